@@ -1,0 +1,152 @@
+//! Environments with Gymnasium's semantics, for the agents of this workspace.
+//!
+//! # Brief overview
+//!
+//! * [`Env`] mirrors Gymnasium's API: `reset(seed) -> (obs, info)` and
+//!   `step(action) -> (obs, reward, terminated, truncated, info)` as a [`Step`].
+//!   `terminated` means the MDP ended (a pole fell); `truncated` means a time limit cut the
+//!   episode short, so a learner must still bootstrap from the next state.
+//! * [`Space`] describes observations and actions.
+//! * [`EpisodeStats`] travels in [`Info`] on the step that ends an episode: the raw, unclipped
+//!   return and the length of the whole episode.
+//! * [`classic`]: CartPole-v1 and Pendulum-v1 with Gymnasium's exact dynamics, for fast tests.
+//!
+//! ```
+//! use envs::{classic::CartPole, Env};
+//! let mut env = CartPole::new();
+//! let (obs, _) = env.reset(Some(7)).unwrap();
+//! assert_eq!(obs.len(), 4);
+//! let step = env.step(&1).unwrap();
+//! assert_eq!(step.reward, 1.0);
+//! ```
+#![warn(missing_docs)]
+
+pub mod classic;
+
+use serde::Serialize;
+
+/// What went wrong in an environment.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum Error {
+    /// An action outside the action space.
+    #[error("invalid action {action}: {reason}")]
+    InvalidAction {
+        /// The action, formatted.
+        action: String,
+        /// Why it is invalid.
+        reason: String,
+    },
+    /// `step` before the first `reset`, or after an episode ended without a reset.
+    #[error("step called on an environment that needs a reset")]
+    NeedsReset,
+}
+
+/// `Result` with [`Error`].
+pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+/// An observation or action space.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub enum Space {
+    /// Actions `0..n`.
+    Discrete(usize),
+    /// A box of f32 values with per-dimension bounds.
+    Box {
+        /// Lower bounds.
+        low: Vec<f32>,
+        /// Upper bounds.
+        high: Vec<f32>,
+    },
+}
+
+impl Space {
+    /// Number of dimensions of a box, or 1 for a discrete space.
+    pub fn dim(&self) -> usize {
+        match self {
+            Space::Discrete(_) => 1,
+            Space::Box { low, .. } => low.len(),
+        }
+    }
+}
+
+/// Statistics of a finished episode (the whole game, not one life; raw, unclipped rewards).
+#[derive(Clone, Copy, Debug, PartialEq, Serialize)]
+pub struct EpisodeStats {
+    /// Sum of raw rewards.
+    pub episode_return: f64,
+    /// Number of agent steps.
+    pub length: u64,
+}
+
+/// Side information of a step or reset.
+#[derive(Clone, Debug, Default, PartialEq, Serialize)]
+pub struct Info {
+    /// Set on the step that ends an episode.
+    pub episode: Option<EpisodeStats>,
+}
+
+/// What one step returns.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Step<O> {
+    /// The next observation.
+    pub obs: O,
+    /// The reward for the transition.
+    pub reward: f64,
+    /// The episode reached a terminal state of the MDP.
+    pub terminated: bool,
+    /// The episode was cut short (time limit); not a terminal state.
+    pub truncated: bool,
+    /// Side information.
+    pub info: Info,
+}
+
+impl<O> Step<O> {
+    /// Whether the episode is over for either reason.
+    pub fn done(&self) -> bool {
+        self.terminated || self.truncated
+    }
+}
+
+/// A Gymnasium-style environment.
+pub trait Env: Send {
+    /// Observation type.
+    type Obs;
+    /// Action type.
+    type Action;
+
+    /// The observation space.
+    fn observation_space(&self) -> Space;
+    /// The action space.
+    fn action_space(&self) -> Space;
+    /// Starts a new episode; `Some(seed)` reseeds the environment's random generator.
+    fn reset(&mut self, seed: Option<u64>) -> Result<(Self::Obs, Info)>;
+    /// Advances one step.
+    fn step(&mut self, action: &Self::Action) -> Result<Step<Self::Obs>>;
+}
+
+/// Tracks the running return and length of the current episode.
+#[derive(Clone, Copy, Debug, Default)]
+pub(crate) struct EpisodeTracker {
+    episode_return: f64,
+    length: u64,
+}
+
+impl EpisodeTracker {
+    /// Adds a step; returns the episode's statistics when `done`, and starts a new count.
+    pub(crate) fn record(&mut self, reward: f64, done: bool) -> Option<EpisodeStats> {
+        self.episode_return += reward;
+        self.length += 1;
+        done.then(|| {
+            let stats = EpisodeStats {
+                episode_return: self.episode_return,
+                length: self.length,
+            };
+            *self = Self::default();
+            stats
+        })
+    }
+
+    pub(crate) fn clear(&mut self) {
+        *self = Self::default();
+    }
+}

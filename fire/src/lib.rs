@@ -1,0 +1,58 @@
+//! FIRE (Frobenius-Isometry Reinitialization) and the other reset methods, plasticity
+//! diagnostics and schedules, on libtorch through `tch`.
+//!
+//! # Brief overview
+//!
+//! * [`orthogonalize`] computes orthogonal polar factors of (batches of) matrices: the paper's
+//!   cubic Newton–Schulz ([`Orthogonalizer::NewtonSchulz`]), an accuracy-controlled variant
+//!   ([`Orthogonalizer::Tolerance`]) and the exact SVD factor ([`Orthogonalizer::Exact`]), and
+//!   the two measures of the paper: DfI (deviation from isometry) and SFE (squared Frobenius
+//!   error).
+//! * [`layer`] knows what a named parameter is ([`ParamRole`]: conv kernel, linear weight,
+//!   bias, norm) and applies FIRE to one weight with the paper's scaling.
+//! * [`Intervention`] acts in place on selected parameters ([`ParamSelector`]) of a network:
+//!   FIRE, reset to theta_0 (of everything or of chosen layers), shrink & perturb in both
+//!   forms; [`redo`] recycles dormant neurons. Each reports SFE and DfI per parameter.
+//! * [`metrics`]: dormant ratio, effective rank, srank, weight/gradient/feature norms.
+//! * [`schedule`]: step counts like `1M`, and when to intervene (at steps, every N steps, on a
+//!   metric threshold with a cooldown).
+//! * [`tensor_file`]: safetensors checkpoints in and out, atomically.
+//!
+//! The crate knows nothing of agents or environments: those crates call into it.
+//!
+//! # Example
+//!
+//! ```
+//! use fire::{Intervention, Orthogonalizer, ParamRole, ParamSelector, Sources};
+//! use tch::{nn, Device, Kind, Tensor};
+//!
+//! let vs = nn::VarStore::new(Device::Cpu);
+//! let _fc = nn::linear(vs.root() / "fc", 64, 32, Default::default());
+//! let params = fire::params_of(&vs);
+//! let reports = Intervention::Fire(Orthogonalizer::default())
+//!     .apply(&params, &ParamSelector::all(), Sources::default())
+//!     .unwrap();
+//! assert_eq!(reports.len(), 1); // the weight; the bias is left alone
+//! assert!(reports[0].dfi_after.unwrap() < 1e-3);
+//! ```
+#![warn(missing_docs)]
+
+pub mod error;
+pub mod intervention;
+pub mod layer;
+pub mod metrics;
+pub mod orthogonalize;
+pub mod redo;
+pub mod schedule;
+pub mod select;
+pub mod tensor_file;
+
+pub use error::{Error, Result};
+pub use intervention::{
+    params_of, Action, Intervention, NamedTensors, ParamReport, ParamSnapshot, ShrinkPerturb,
+    Sources,
+};
+pub use layer::{fire_scale, fire_weight, isometry_dfi, ParamRole};
+pub use orthogonalize::{dfi, orthogonalize, sfe, Orthogonalized, Orthogonalizer};
+pub use schedule::{parse_steps, Schedule, Scheduler};
+pub use select::ParamSelector;

@@ -1,0 +1,105 @@
+//! Which parameters an intervention touches: name globs plus tensor roles.
+
+use globset::{Glob, GlobSet, GlobSetBuilder};
+
+use crate::error::{Error, Result};
+use crate::layer::ParamRole;
+
+/// Selects parameters by name (include and exclude globs) and by [`ParamRole`].
+///
+/// A parameter is selected when it matches at least one include glob (or there are none),
+/// matches no exclude glob, and its role is among the allowed roles (or none were given).
+/// Names use the separators of their source: `q.encoder.conv1.weight` for a tch `VarStore`,
+/// `features.0.weight` for a PyTorch state dict. `*` matches across separators.
+///
+/// ```
+/// use fire::{ParamRole, ParamSelector};
+/// let convs = ParamSelector::all()
+///     .include("q.encoder.*").unwrap()
+///     .with_roles(&[ParamRole::ConvWeight]);
+/// assert!(convs.matches("q.encoder.conv1.weight", &[32, 4, 8, 8]));
+/// assert!(!convs.matches("q.encoder.conv1.bias", &[32]));
+/// assert!(!convs.matches("q.head.fc1.weight", &[512, 3136]));
+/// ```
+#[derive(Clone, Debug, Default)]
+pub struct ParamSelector {
+    include: Vec<String>,
+    exclude: Vec<String>,
+    include_set: Option<GlobSet>,
+    exclude_set: Option<GlobSet>,
+    roles: Vec<ParamRole>,
+}
+
+impl ParamSelector {
+    /// Every parameter.
+    pub fn all() -> Self {
+        Self::default()
+    }
+
+    /// Adds an include glob.
+    pub fn include(mut self, pattern: &str) -> Result<Self> {
+        self.include.push(pattern.to_owned());
+        self.include_set = Some(build(&self.include)?);
+        Ok(self)
+    }
+
+    /// Adds an exclude glob.
+    pub fn exclude(mut self, pattern: &str) -> Result<Self> {
+        self.exclude.push(pattern.to_owned());
+        self.exclude_set = Some(build(&self.exclude)?);
+        Ok(self)
+    }
+
+    /// Restricts to these roles (an empty list allows every role).
+    pub fn with_roles(mut self, roles: &[ParamRole]) -> Self {
+        self.roles = roles.to_vec();
+        self
+    }
+
+    /// Whether the parameter `name` with `shape` is selected.
+    pub fn matches(&self, name: &str, shape: &[i64]) -> bool {
+        let included = self.include_set.as_ref().is_none_or(|s| s.is_match(name));
+        let excluded = self.exclude_set.as_ref().is_some_and(|s| s.is_match(name));
+        let role_ok =
+            self.roles.is_empty() || self.roles.contains(&ParamRole::classify(name, shape));
+        included && !excluded && role_ok
+    }
+}
+
+fn build(patterns: &[String]) -> Result<GlobSet> {
+    let mut builder = GlobSetBuilder::new();
+    for p in patterns {
+        let glob = Glob::new(p).map_err(|source| Error::Glob {
+            pattern: p.clone(),
+            source,
+        })?;
+        builder.add(glob);
+    }
+    builder.build().map_err(|source| Error::Glob {
+        pattern: patterns.join(", "),
+        source,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn excludes_win_over_includes() {
+        let s = ParamSelector::all()
+            .include("layer*")
+            .unwrap()
+            .exclude("*.fc.*")
+            .unwrap();
+        assert!(s.matches("layer1.conv.weight", &[4, 4, 3, 3]));
+        assert!(!s.matches("layer1.fc.weight", &[4, 4]));
+        assert!(!s.matches("head.weight", &[4, 4]));
+    }
+
+    #[test]
+    fn malformed_glob_is_an_error() {
+        let err = ParamSelector::all().include("a[").unwrap_err();
+        assert!(err.to_string().contains("a["), "{err}");
+    }
+}
