@@ -11,7 +11,11 @@ fn recorded() -> Value {
 }
 
 fn f64s(v: &Value) -> Vec<f64> {
-    v.as_array().unwrap().iter().map(|x| x.as_f64().unwrap()).collect()
+    v.as_array()
+        .unwrap()
+        .iter()
+        .map(|x| x.as_f64().unwrap())
+        .collect()
 }
 
 /// Compares one step. Observations agree to f32 rounding for the first 250 steps (checked:
@@ -20,7 +24,15 @@ fn f64s(v: &Value) -> Vec<f64> {
 /// reach the 2nd digit by step 498, so later observations are not compared here; the one-step
 /// test below checks every transition from Gymnasium's own f64 state instead (to 1e-12).
 /// Rewards and flags must match on every step.
-fn check_step(episode: usize, t: usize, want: &Value, obs: &[f32], reward: f64, term: bool, trunc: bool) {
+fn check_step(
+    episode: usize,
+    t: usize,
+    want: &Value,
+    obs: &[f32],
+    reward: f64,
+    term: bool,
+    trunc: bool,
+) {
     let want_obs = f64s(&want["obs"]);
     for (i, (&got, want)) in obs.iter().zip(&want_obs).enumerate().filter(|_| t < 250) {
         let tol = 1e-7 * want.abs().max(1.0);
@@ -34,8 +46,16 @@ fn check_step(episode: usize, t: usize, want: &Value, obs: &[f32], reward: f64, 
         (reward - want_reward).abs() <= 1e-9 * want_reward.abs().max(1.0),
         "episode {episode} step {t}: reward {reward} vs {want_reward}"
     );
-    assert_eq!(term, want["terminated"].as_bool().unwrap(), "episode {episode} step {t} terminated");
-    assert_eq!(trunc, want["truncated"].as_bool().unwrap(), "episode {episode} step {t} truncated");
+    assert_eq!(
+        term,
+        want["terminated"].as_bool().unwrap(),
+        "episode {episode} step {t} terminated"
+    );
+    assert_eq!(
+        trunc,
+        want["truncated"].as_bool().unwrap(),
+        "episode {episode} step {t} truncated"
+    );
 }
 
 #[test]
@@ -51,7 +71,15 @@ fn cartpole_replays_gymnasium_trajectories() {
         let steps = episode["steps"].as_array().unwrap();
         for (t, (a, want)) in actions.iter().zip(steps).enumerate() {
             let step = env.step(&(a.as_u64().unwrap() as usize)).unwrap();
-            check_step(e, t, want, &step.obs, step.reward, step.terminated, step.truncated);
+            check_step(
+                e,
+                t,
+                want,
+                &step.obs,
+                step.reward,
+                step.terminated,
+                step.truncated,
+            );
             if step.done() {
                 let stats = step.info.episode.expect("episode stats on the last step");
                 assert_eq!(stats.length as usize, steps.len());
@@ -71,28 +99,46 @@ fn every_transition_matches_from_gymnasium_state() {
     let close = |a: f64, b: f64| (a - b).abs() <= 1e-12 * b.abs().max(1.0);
     for episode in data["cartpole"].as_array().unwrap() {
         let mut state = f64s(&episode["state"]);
-        for (a, want) in episode["actions"].as_array().unwrap().iter().zip(episode["steps"].as_array().unwrap()) {
+        for (a, want) in episode["actions"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .zip(episode["steps"].as_array().unwrap())
+        {
             let mut env = CartPole::new();
             env.set_state([state[0], state[1], state[2], state[3]]);
             env.step(&(a.as_u64().unwrap() as usize)).unwrap();
             let next = f64s(&want["state"]);
             let got = env.state();
             for i in 0..4 {
-                assert!(close(got[i], next[i]), "cartpole state[{i}]: {} vs {}", got[i], next[i]);
+                assert!(
+                    close(got[i], next[i]),
+                    "cartpole state[{i}]: {} vs {}",
+                    got[i],
+                    next[i]
+                );
             }
             state = next;
         }
     }
     for episode in data["pendulum"].as_array().unwrap() {
         let mut state = f64s(&episode["state"]);
-        for (a, want) in f64s(&episode["actions"]).iter().zip(episode["steps"].as_array().unwrap()) {
+        for (a, want) in f64s(&episode["actions"])
+            .iter()
+            .zip(episode["steps"].as_array().unwrap())
+        {
             let mut env = Pendulum::new();
             env.set_state([state[0], state[1]]);
             let step = env.step(&[*a as f32]).unwrap();
             let next = f64s(&want["state"]);
             let got = env.state();
             for i in 0..2 {
-                assert!(close(got[i], next[i]), "pendulum state[{i}]: {} vs {}", got[i], next[i]);
+                assert!(
+                    close(got[i], next[i]),
+                    "pendulum state[{i}]: {} vs {}",
+                    got[i],
+                    next[i]
+                );
             }
             assert!(close(step.reward, want["reward"].as_f64().unwrap()));
             state = next;
@@ -112,7 +158,15 @@ fn pendulum_replays_gymnasium_trajectories() {
         let mut total = 0.0;
         for (t, (a, want)) in actions.iter().zip(steps).enumerate() {
             let step = env.step(&[*a as f32]).unwrap();
-            check_step(e, t, want, &step.obs, step.reward, step.terminated, step.truncated);
+            check_step(
+                e,
+                t,
+                want,
+                &step.obs,
+                step.reward,
+                step.terminated,
+                step.truncated,
+            );
             total += step.reward;
             if step.done() {
                 let stats = step.info.episode.unwrap();
@@ -142,5 +196,8 @@ fn same_seed_same_episode_and_bad_actions_are_errors() {
     assert!(matches!(env.step(&2), Err(Error::InvalidAction { .. })));
     let mut p = Pendulum::new();
     p.reset(Some(0)).unwrap();
-    assert!(matches!(p.step(&[f32::NAN]), Err(Error::InvalidAction { .. })));
+    assert!(matches!(
+        p.step(&[f32::NAN]),
+        Err(Error::InvalidAction { .. })
+    ));
 }

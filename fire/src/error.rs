@@ -2,7 +2,9 @@
 
 use std::path::PathBuf;
 
-/// Everything that can go wrong in `fire`.
+/// Everything that can go wrong in `fire`. Fields are named for what they hold: the operation,
+/// the parameter's name, the shapes involved, the file's path.
+#[allow(missing_docs)]
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
 pub enum Error {

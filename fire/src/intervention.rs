@@ -239,12 +239,21 @@ fn check_fraction(shrink: f64) -> Result<()> {
     }
 }
 
+/// A selected parameter: its name, its live tensor and its role.
+type Selected<'a> = (&'a str, &'a Tensor, ParamRole);
+
 /// FIRE on the selected matrices, batching same-shaped weights of one role together.
-fn fire(selected: &[(&str, &Tensor, ParamRole)], method: Orthogonalizer) -> Result<Vec<ParamReport>> {
-    let mut groups: BTreeMap<(Vec<i64>, bool), Vec<(&str, &Tensor, ParamRole)>> = BTreeMap::new();
+fn fire(
+    selected: &[(&str, &Tensor, ParamRole)],
+    method: Orthogonalizer,
+) -> Result<Vec<ParamReport>> {
+    let mut groups: BTreeMap<(Vec<i64>, bool), Vec<Selected<'_>>> = BTreeMap::new();
     for &(name, t, role) in selected.iter().filter(|(_, _, r)| r.is_matrix()) {
         let is_conv = role == ParamRole::ConvWeight;
-        groups.entry((t.size(), is_conv)).or_default().push((name, t, role));
+        groups
+            .entry((t.size(), is_conv))
+            .or_default()
+            .push((name, t, role));
     }
     let mut reports = Vec::new();
     // Nothing is written until every new weight is known to be finite.
@@ -259,7 +268,8 @@ fn fire(selected: &[(&str, &Tensor, ParamRole)], method: Orthogonalizer) -> Resu
             .collect::<Result<Vec<_>>>()?;
         let fired = fire_weights(role, &weights, method)?;
         let mut group_reports = Vec::with_capacity(members.len());
-        for ((&(name, t, role), new), (dfi_before, norm2)) in members.iter().zip(fired).zip(before) {
+        for ((&(name, t, role), new), (dfi_before, norm2)) in members.iter().zip(fired).zip(before)
+        {
             check_finite(name, &new.weight)?;
             let sfe = sfe(t, &new.weight)?;
             pending.push((t, new.weight));
@@ -284,7 +294,7 @@ fn fire(selected: &[(&str, &Tensor, ParamRole)], method: Orthogonalizer) -> Resu
     }
     tch::no_grad(|| -> Result<()> {
         for (t, new) in &pending {
-            t.f_copy_(new)?;
+            t.shallow_clone().f_copy_(new)?;
         }
         Ok(())
     })?;
@@ -310,13 +320,16 @@ fn each(
     for (name, t, role, new, seconds) in updates {
         let started = Instant::now();
         let (dfi_before, dfi_after) = if role.is_matrix() {
-            (Some(isometry_dfi(role, t)?), Some(isometry_dfi(role, &new)?))
+            (
+                Some(isometry_dfi(role, t)?),
+                Some(isometry_dfi(role, &new)?),
+            )
         } else {
             (None, None)
         };
         let sfe = sfe(t, &new)?;
         let norm2 = squared_norm(t)?;
-        tch::no_grad(|| t.f_copy_(&new))?;
+        tch::no_grad(|| t.shallow_clone().f_copy_(&new))?;
         reports.push(ParamReport {
             name: name.to_owned(),
             shape: t.size(),
@@ -343,7 +356,11 @@ fn normalize(sfe: f64, norm2: f64) -> f64 {
 
 fn check_finite(name: &str, t: &Tensor) -> Result<()> {
     let finite = tch::no_grad(|| -> Result<bool> {
-        Ok(t.to_kind(Kind::Float).f_isfinite()?.f_all()?.f_int64_value(&[])? == 1)
+        Ok(t.to_kind(Kind::Float)
+            .f_isfinite()?
+            .f_all()?
+            .f_int64_value(&[])?
+            == 1)
     })?;
     if finite {
         Ok(())

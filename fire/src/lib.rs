@@ -37,6 +37,8 @@
 //! ```
 #![warn(missing_docs)]
 
+#[cfg(feature = "cli")]
+pub mod cli;
 pub mod error;
 pub mod intervention;
 pub mod layer;

@@ -108,17 +108,14 @@ enum DeviceArg {
 }
 
 fn main() -> ExitCode {
-    let cli = Cli::parse();
+    let cli: Cli = fire::cli::parse_or_exit("fire");
     let result = match cli.command {
         Command::Apply(args) => apply(args),
         Command::Inspect(args) => inspect(args),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
-        Err(err) => {
-            eprintln!("fire: error: {err:#}");
-            ExitCode::FAILURE
-        }
+        Err(err) => fire::cli::report_error("fire", &err),
     }
 }
 
@@ -144,9 +141,15 @@ fn apply(args: ApplyArgs) -> Result<()> {
             bail!("--shrink must be in [0, 1], got {}", args.shrink);
         }
     }
-    let needs_init = matches!(intervention, Intervention::Reset | Intervention::ShrinkPerturb(_));
+    let needs_init = matches!(
+        intervention,
+        Intervention::Reset | Intervention::ShrinkPerturb(_)
+    );
     if needs_init && args.init.is_none() {
-        bail!("--method {:?} needs --init INIT.safetensors (the initial weights)", args.method);
+        bail!(
+            "--method {:?} needs --init INIT.safetensors (the initial weights)",
+            args.method
+        );
     }
     let mut selector = ParamSelector::all();
     for g in &args.include {
@@ -189,7 +192,10 @@ fn apply(args: ApplyArgs) -> Result<()> {
     // One group per shape: FIRE batches same-shaped matrices, and the bar moves per group.
     let mut groups: BTreeMap<Vec<i64>, Vec<(String, Tensor)>> = BTreeMap::new();
     for (name, t) in &work {
-        groups.entry(t.size()).or_default().push((name.clone(), t.shallow_clone()));
+        groups
+            .entry(t.size())
+            .or_default()
+            .push((name.clone(), t.shallow_clone()));
     }
     let bar = progress_bar(work.len() as u64, "applying");
     let mut reports: Vec<ParamReport> = Vec::new();
@@ -231,7 +237,10 @@ fn load_matching_init(path: &Path, input: &TensorFile) -> Result<TensorFile> {
     let init = TensorFile::read(path)?;
     for (name, t) in &input.tensors {
         match init.get(name) {
-            None => bail!("{}: has no tensor `{name}` (the input has it)", path.display()),
+            None => bail!(
+                "{}: has no tensor `{name}` (the input has it)",
+                path.display()
+            ),
             Some(i) if i.size() != t.size() => bail!(
                 "{}: tensor `{name}` has shape {:?}, the input's is {:?}",
                 path.display(),
@@ -248,7 +257,10 @@ fn load_matching_init(path: &Path, input: &TensorFile) -> Result<TensorFile> {
             .find(|(n, _)| input.get(n).is_none())
             .map(|(n, _)| n.clone())
             .unwrap_or_default();
-        bail!("{}: has tensor `{extra}` that the input lacks", path.display());
+        bail!(
+            "{}: has tensor `{extra}` that the input lacks",
+            path.display()
+        );
     }
     Ok(init)
 }
@@ -271,7 +283,11 @@ fn inspect(args: InspectArgs) -> Result<()> {
     for (name, t) in &file.tensors {
         let role = ParamRole::classify(name, &t.size());
         let float = t.is_floating_point();
-        let norm = if float { fire::orthogonalize::squared_norm(t)?.sqrt() } else { f64::NAN };
+        let norm = if float {
+            fire::orthogonalize::squared_norm(t)?.sqrt()
+        } else {
+            f64::NAN
+        };
         let dfi = if float && role.is_matrix() {
             Some(isometry_dfi(role, t)?)
         } else {

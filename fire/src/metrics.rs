@@ -73,7 +73,9 @@ pub fn singular_values(features: &Tensor) -> Result<Vec<f64>> {
         });
     }
     tch::no_grad(|| {
-        let f = features.to_kind(Kind::Double).f_to_device(tch::Device::Cpu)?;
+        let f = features
+            .to_kind(Kind::Double)
+            .f_to_device(tch::Device::Cpu)?;
         let (_, s, _) = f.f_svd(true, false)?;
         Ok(Vec::<f64>::try_from(&s)?)
     })
@@ -120,7 +122,9 @@ pub fn feature_norm(features: &Tensor) -> Result<f64> {
     tch::no_grad(|| {
         Ok(features
             .to_kind(Kind::Float)
-            .f_linalg_vector_norm(2.0, [-1i64].as_slice(), false, None::<Kind>)?
+            .f_square()?
+            .f_sum_dim_intlist([-1i64].as_slice(), false, Kind::Float)?
+            .f_sqrt()?
             .f_mean(Kind::Double)?
             .f_double_value(&[])?)
     })

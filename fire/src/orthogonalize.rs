@@ -119,21 +119,27 @@ pub fn orthogonalize(w: &Tensor, method: Orthogonalizer) -> Result<Orthogonalize
 /// returns NaN, stays zero here (its DfI then reads `k`, which says plainly what happened).
 pub fn newton_schulz(batch: &Tensor, iters: usize) -> Result<Tensor> {
     let wide = is_wide(batch)?;
-    let mut x = if wide { batch.f_mT()? } else { batch.shallow_clone() };
+    let mut x = if wide {
+        batch.f_mt()?
+    } else {
+        batch.shallow_clone()
+    };
     // max(norm, tiny) changes nothing for a non-zero matrix and keeps a zero one finite.
     let norm = x
-        .f_linalg_vector_norm(2.0, [-2i64, -1].as_slice(), true, None::<Kind>)?
+        .f_square()?
+        .f_sum_dim_intlist([-2i64, -1].as_slice(), true, Kind::Float)?
+        .f_sqrt()?
         .f_clamp_min(f32::MIN_POSITIVE as f64)?;
     x = x.f_div(&norm)?;
     for _ in 0..iters {
         x = cubic_step(&x)?;
     }
-    Ok(if wide { x.f_mT()? } else { x })
+    Ok(if wide { x.f_mt()? } else { x })
 }
 
 /// One cubic Newton–Schulz step on tall matrices: `1.5 X - 0.5 X (X^T X)`.
 fn cubic_step(x: &Tensor) -> Result<Tensor> {
-    let gram = x.f_mT()?.f_matmul(x)?;
+    let gram = x.f_mt()?.f_matmul(x)?;
     cubic_step_with_gram(x, &gram)
 }
 
@@ -153,7 +159,11 @@ fn newton_schulz_to_tolerance(
     max_iters: usize,
 ) -> Result<(Tensor, usize)> {
     let wide = is_wide(batch)?;
-    let tall = if wide { batch.f_mT()? } else { batch.shallow_clone() };
+    let tall = if wide {
+        batch.f_mt()?
+    } else {
+        batch.shallow_clone()
+    };
     let k = tall.size()[2];
     let eye = Tensor::f_eye(k, (Kind::Float, tall.device()))?;
 
@@ -162,7 +172,10 @@ fn newton_schulz_to_tolerance(
     // Frobenius start leaves it near 1/sqrt(k); the 1.1 margin covers the power iteration's
     // underestimate. If the start was still too bold (DfI blows up), fall back to Frobenius.
     let sigma = largest_singular_value(&tall)?.f_mul_scalar(1.1)?;
-    let fro = tall.f_linalg_vector_norm(2.0, [-2i64, -1].as_slice(), true, None::<Kind>)?;
+    let fro = tall
+        .f_square()?
+        .f_sum_dim_intlist([-2i64, -1].as_slice(), true, Kind::Float)?
+        .f_sqrt()?;
     let scale = sigma
         .f_minimum(&fro)?
         .f_clamp_min(f32::MIN_POSITIVE as f64)?;
@@ -171,7 +184,7 @@ fn newton_schulz_to_tolerance(
     let mut iterations = 0;
     let mut best_seen = f64::INFINITY;
     loop {
-        let gram = x.f_mT()?.f_matmul(&x)?;
+        let gram = x.f_mt()?.f_matmul(&x)?;
         let per_matrix = gram
             .f_sub(&eye)?
             .f_square()?
@@ -181,7 +194,7 @@ fn newton_schulz_to_tolerance(
         if !worst.is_finite() || worst > 1e3 * best_seen.max(1.0) {
             // Diverged from a bad spectral estimate: restart from the reference start.
             let x = newton_schulz(&tall, max_iters)?;
-            return Ok((if wide { x.f_mT()? } else { x }, max_iters));
+            return Ok((if wide { x.f_mt()? } else { x }, max_iters));
         }
         best_seen = best_seen.min(worst);
         if worst <= tol || iterations >= max_iters {
@@ -190,24 +203,26 @@ fn newton_schulz_to_tolerance(
         x = cubic_step_with_gram(&x, &gram)?;
         iterations += 1;
     }
-    Ok((if wide { x.f_mT()? } else { x }, iterations))
+    Ok((if wide { x.f_mt()? } else { x }, iterations))
 }
 
 /// Largest singular value of each tall matrix in `[B, m, n]`, by power iteration on `X^T X`,
 /// shaped `[B, 1, 1]`. Slightly underestimates (the Rayleigh quotient approaches from below).
 fn largest_singular_value(tall: &Tensor) -> Result<Tensor> {
-    let gram = tall.f_mT()?.f_matmul(tall)?;
+    let gram = tall.f_mt()?.f_matmul(tall)?;
     // Start from the row sums of the Gram matrix: deterministic and, for real weights,
     // never orthogonal to the top eigenvector in practice.
     let mut v = gram.f_sum_dim_intlist([-1i64].as_slice(), true, Kind::Float)?;
     let mut rayleigh = Tensor::f_zeros([1], (Kind::Float, tall.device()))?;
     for _ in 0..12 {
         let norm = v
-            .f_linalg_vector_norm(2.0, [-2i64].as_slice(), true, None::<Kind>)?
+            .f_square()?
+            .f_sum_dim_intlist([-2i64].as_slice(), true, Kind::Float)?
+            .f_sqrt()?
             .f_clamp_min(f32::MIN_POSITIVE as f64)?;
         v = v.f_div(&norm)?;
         let gv = gram.f_matmul(&v)?;
-        rayleigh = v.f_mT()?.f_matmul(&gv)?; // [B, 1, 1]
+        rayleigh = v.f_mt()?.f_matmul(&gv)?; // [B, 1, 1]
         v = gv;
     }
     Ok(rayleigh.f_clamp_min(0.0)?.f_sqrt()?)
@@ -218,7 +233,7 @@ fn polar_svd(batch: &Tensor) -> Result<Tensor> {
     // `Tensor::svd` returns V (not V^T); libtch's linalg_svd wrapper always passes a driver
     // string, which CPU tensors reject.
     let (u, _s, v) = batch.f_svd(true, true)?;
-    Ok(u.f_matmul(&v.f_mT()?)?)
+    Ok(u.f_matmul(&v.f_mt()?)?)
 }
 
 /// DfI of one matrix `[m, n]`: `||W^T W - I||_F^2` (or `||W W^T - I||_F^2` when wide).
@@ -233,9 +248,9 @@ pub fn dfi_batch(batch: &Tensor) -> Result<Vec<f64>> {
         let batch = batch.to_kind(Kind::Float);
         let wide = is_wide(&batch)?;
         let gram = if wide {
-            batch.f_matmul(&batch.f_mT()?)?
+            batch.f_matmul(&batch.f_mt()?)?
         } else {
-            batch.f_mT()?.f_matmul(&batch)?
+            batch.f_mt()?.f_matmul(&batch)?
         };
         let k = gram.size()[2];
         let eye = Tensor::f_eye(k, (Kind::Float, batch.device()))?;
@@ -326,7 +341,10 @@ mod tests {
         let w = matrix(&[&[3.0, 4.0]]);
         let out = orthogonalize(&w, Orthogonalizer::NewtonSchulz { iters: 5 }).unwrap();
         let got = values(&out.q);
-        assert!((got[0] - 0.6).abs() < 1e-6 && (got[1] - 0.8).abs() < 1e-6, "{got:?}");
+        assert!(
+            (got[0] - 0.6).abs() < 1e-6 && (got[1] - 0.8).abs() < 1e-6,
+            "{got:?}"
+        );
         assert!(out.dfi[0] < 1e-10);
     }
 

@@ -68,7 +68,8 @@ pub fn redo(layers: &[RedoLayer<'_>], tau: f64, fresh: &ParamSnapshot) -> Result
             tch::no_grad(|| -> Result<()> {
                 let fresh_w = fresh.get(w_name, w, "the fresh initialisation")?;
                 let row_mask = broadcast_rows(&mask, w)?;
-                w.f_copy_(&fresh_w.f_where_self(&row_mask, w)?)?;
+                w.shallow_clone()
+                    .f_copy_(&fresh_w.f_where_self(&row_mask, w)?)?;
                 if let Some((_, b)) = layer.incoming_bias {
                     zero_incoming(b, &neurons)?;
                 }
@@ -88,7 +89,7 @@ pub fn redo(layers: &[RedoLayer<'_>], tau: f64, fresh: &ParamSnapshot) -> Result
 /// Zeroes the rows `neurons` of a tensor shaped like an incoming weight or bias (dim 0).
 pub fn zero_incoming(t: &Tensor, neurons: &[i64]) -> Result<()> {
     let index = Tensor::from_slice(neurons).to_device(t.device());
-    tch::no_grad(|| t.f_index_fill_(0, &index, 0.0))?;
+    let _in_place = tch::no_grad(|| t.shallow_clone().f_index_fill_(0, &index, 0.0))?;
     Ok(())
 }
 
@@ -109,7 +110,7 @@ pub fn zero_outgoing(t: &Tensor, neurons: &[i64], width: i64) -> Result<()> {
         .flat_map(|&n| (n * per_neuron)..((n + 1) * per_neuron))
         .collect();
     let index = Tensor::from_slice(&columns).to_device(t.device());
-    tch::no_grad(|| t.f_index_fill_(1, &index, 0.0))?;
+    let _in_place = tch::no_grad(|| t.shallow_clone().f_index_fill_(1, &index, 0.0))?;
     Ok(())
 }
 

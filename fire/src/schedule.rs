@@ -49,7 +49,9 @@ pub fn parse_steps(input: &str) -> Result<u64> {
     let (whole, frac) = number.split_once('.').unwrap_or((number, ""));
     let digits_ok = |d: &str| d.bytes().all(|b| b.is_ascii_digit());
     if (whole.is_empty() && frac.is_empty()) || !digits_ok(whole) || !digits_ok(frac) {
-        return Err(err("not a number (expected e.g. 250k, 1M, 2.5M or 1000000)"));
+        return Err(err(
+            "not a number (expected e.g. 250k, 1M, 2.5M or 1000000)",
+        ));
     }
     if frac.len() > 18 {
         return Err(err("too many decimals"));
@@ -66,7 +68,7 @@ pub fn parse_steps(input: &str) -> Result<u64> {
     };
     let denominator = 10u128.pow(frac.len() as u32);
     let scaled_frac = frac_value * multiplier;
-    if scaled_frac % denominator != 0 {
+    if !scaled_frac.is_multiple_of(denominator) {
         return Err(err("not a whole number of steps"));
     }
     let total = whole
@@ -136,11 +138,19 @@ impl FromStr for MetricTrigger {
         let (at, comparison) = match (input.find('>'), input.find('<')) {
             (Some(i), None) => (i, Comparison::Above),
             (None, Some(i)) => (i, Comparison::Below),
-            _ => return Err(err("expected METRIC>VALUE or METRIC<VALUE, e.g. dormant_ratio>0.2")),
+            _ => {
+                return Err(err(
+                    "expected METRIC>VALUE or METRIC<VALUE, e.g. dormant_ratio>0.2",
+                ))
+            }
         };
         let metric = input[..at].trim();
         let value = input[at + 1..].trim();
-        if metric.is_empty() || !metric.chars().all(|c| c.is_ascii_alphanumeric() || "_/.-".contains(c)) {
+        if metric.is_empty()
+            || !metric
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || "_/.-".contains(c))
+        {
             return Err(err("the metric name must be letters, digits, _ / . or -"));
         }
         let threshold: f64 = value
@@ -372,7 +382,11 @@ mod tests {
         let value = |step: u64| if step >= 50 { Some(0.5) } else { Some(0.1) };
         let fired: Vec<u64> = (1..=30)
             .map(|i| i * 10)
-            .filter(|&step| s.due(step, |name| (name == "dormant_ratio").then(|| value(step)).flatten()))
+            .filter(|&step| {
+                s.due(step, |name| {
+                    (name == "dormant_ratio").then(|| value(step)).flatten()
+                })
+            })
             .collect();
         assert_eq!(fired, vec![50, 150, 250]);
     }

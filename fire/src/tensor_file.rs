@@ -31,8 +31,8 @@ impl TensorFile {
             path: path.to_owned(),
             reason,
         };
-        let (_, header) = safetensors::SafeTensors::read_metadata(&bytes)
-            .map_err(|e| invalid(describe(&e)))?;
+        let (_, header) =
+            safetensors::SafeTensors::read_metadata(&bytes).map_err(|e| invalid(describe(&e)))?;
         let metadata = header.metadata().clone();
         let file =
             safetensors::SafeTensors::deserialize(&bytes).map_err(|e| invalid(describe(&e)))?;
@@ -53,10 +53,6 @@ impl TensorFile {
 
     /// Writes the file atomically: nothing appears at `path` unless the whole file was written.
     pub fn write(&self, path: &Path) -> Result<()> {
-        let io = |source| Error::Io {
-            path: path.to_owned(),
-            source,
-        };
         let mut buffers = Vec::with_capacity(self.tensors.len());
         for (name, t) in &self.tensors {
             let t = t.f_to_device(tch::Device::Cpu)?.f_contiguous()?;

@@ -3,7 +3,7 @@
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 
-use crate::{EpisodeTracker, Env, Error, Info, Result, Space, Step};
+use crate::{Env, EpisodeTracker, Error, Info, Result, Space, Step};
 
 const GRAVITY: f64 = 9.8;
 const MASS_CART: f64 = 1.0;

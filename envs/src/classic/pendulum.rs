@@ -5,7 +5,7 @@ use std::f64::consts::PI;
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 
-use crate::{EpisodeTracker, Env, Error, Info, Result, Space, Step};
+use crate::{Env, EpisodeTracker, Error, Info, Result, Space, Step};
 
 const MAX_SPEED: f64 = 8.0;
 const MAX_TORQUE: f64 = 2.0;
