@@ -39,4 +39,5 @@ mkdir -p "$here/.deps"
 ln -sfn "$venv" "$here/.deps/venv"
 ln -sfn "$(dirname "$torch_lib")" "$here/.deps/torch"
 ln -sfn "$roms" "$here/.deps/roms"
+ln -sfn "$roms" "$cache/roms"  # the default ROM directory of the binaries
 say "ready: torch $TORCH_VERSION, ROMs in $roms"

@@ -21,7 +21,9 @@
 //! ```
 #![warn(missing_docs)]
 
+pub mod atari;
 pub mod classic;
+pub mod vector;
 
 use serde::Serialize;
 
@@ -40,6 +42,56 @@ pub enum Error {
     /// `step` before the first `reset`, or after an episode ended without a reset.
     #[error("step called on an environment that needs a reset")]
     NeedsReset,
+    /// A configuration value is out of range.
+    #[error("invalid {field}: {reason}")]
+    Config {
+        /// The field.
+        field: &'static str,
+        /// Why.
+        reason: String,
+    },
+    /// The game name is not an Atari game ALE 0.6.0 supports.
+    #[error("unknown game `{game}`; available: {}", list(available))]
+    UnknownGame {
+        /// What the user typed.
+        game: String,
+        /// Games with a ROM in the ROM directory.
+        available: Vec<String>,
+    },
+    /// The game is known but its ROM is not in the ROM directory.
+    #[error("no ROM for {game} at {}; available: {}", path.display(), list(available))]
+    RomMissing {
+        /// The game.
+        game: String,
+        /// Where the ROM was looked for.
+        path: std::path::PathBuf,
+        /// Games with a ROM in the ROM directory.
+        available: Vec<String>,
+    },
+    /// The ROM directory is missing or unreadable.
+    #[error("ROM directory {}: {reason}", dir.display())]
+    RomDir {
+        /// The directory.
+        dir: std::path::PathBuf,
+        /// Why it cannot be used.
+        reason: String,
+    },
+    /// A ROM file cannot be used.
+    #[error("ROM {}: {reason}", path.display())]
+    Rom {
+        /// The file.
+        path: std::path::PathBuf,
+        /// Why it cannot be used.
+        reason: String,
+    },
+}
+
+fn list(items: &[String]) -> String {
+    if items.is_empty() {
+        "none (run ./setup.sh to install the ROMs)".to_owned()
+    } else {
+        items.join(", ")
+    }
 }
 
 /// `Result` with [`Error`].

@@ -1,0 +1,117 @@
+//! The Atari preprocessing switches and the two published presets.
+
+use serde::{Deserialize, Serialize};
+
+use crate::{Error, Result};
+
+/// Every preprocessing step as a switch. Build one from a preset and change fields.
+///
+/// Two presets:
+///
+/// * [`AtariConfig::paper`]: the FIRE paper's DQN protocol (Mnih et al. 2015 preprocessing as in
+///   CleanRL's `dqn_atari.py`, on `NoFrameskip-v4` with sticky actions 0.25): minimal action
+///   set, 1 to 30 no-op frames at reset, frame skip 4 with a max over the last two frames, a lost
+///   life ends the learning episode, FIRE pressed after reset where the game has it, rewards
+///   clipped to their sign, 84x84 grayscale, stack of 4, 108,000-frame cap.
+/// * [`AtariConfig::machado`]: Machado et al. (2018) / Gymnasium `v5`: sticky actions 0.25, the
+///   full 18-action set, no no-op starts, no life-loss terminal, no fire reset; frame skip 4,
+///   max-pooling, 84x84 grayscale, stack of 4, the same 108,000-frame cap, clipped rewards for
+///   learning.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AtariConfig {
+    /// Probability that the emulator repeats the previous action for a frame (0.25; 0 = off).
+    pub repeat_action_probability: f32,
+    /// Use all 18 actions instead of the game's minimal set.
+    pub full_action_space: bool,
+    /// Reset takes 1..=noop_max no-op frames (0 = none).
+    pub noop_max: u32,
+    /// Emulator frames per agent step.
+    pub frame_skip: u32,
+    /// Observe the pixel-wise max of the last two frames of a step (removes Atari flicker).
+    pub max_pool: bool,
+    /// A lost life ends the learning episode (`terminated`); the game goes on at the next reset
+    /// and episode statistics still cover the whole game.
+    pub terminal_on_life_loss: bool,
+    /// Press FIRE (then action 2) after each reset in games whose action set has FIRE.
+    pub fire_reset: bool,
+    /// Clip the learning reward to its sign (-1, 0, 1); episode statistics stay raw.
+    pub clip_rewards: bool,
+    /// Side of the square grayscale observation (84).
+    pub frame_size: usize,
+    /// Frames stacked in one observation (4).
+    pub frame_stack: usize,
+    /// Truncate an episode (the whole game) after this many emulator frames (108,000 = 30 min).
+    pub max_episode_frames: u64,
+}
+
+impl Default for AtariConfig {
+    fn default() -> Self {
+        Self::paper()
+    }
+}
+
+impl AtariConfig {
+    /// The FIRE paper's DQN preprocessing (see the type's documentation).
+    pub fn paper() -> Self {
+        Self {
+            repeat_action_probability: 0.25,
+            full_action_space: false,
+            noop_max: 30,
+            frame_skip: 4,
+            max_pool: true,
+            terminal_on_life_loss: true,
+            fire_reset: true,
+            clip_rewards: true,
+            frame_size: 84,
+            frame_stack: 4,
+            max_episode_frames: 108_000,
+        }
+    }
+
+    /// Machado et al. (2018), as Gymnasium's `v5` environments (see the type's documentation).
+    pub fn machado() -> Self {
+        Self {
+            full_action_space: true,
+            noop_max: 0,
+            terminal_on_life_loss: false,
+            fire_reset: false,
+            ..Self::paper()
+        }
+    }
+
+    /// Checks every value; the error names the field.
+    pub fn validate(&self) -> Result<()> {
+        let bad = |field: &'static str, reason: String| Err(Error::Config { field, reason });
+        if !(0.0..=1.0).contains(&self.repeat_action_probability) {
+            return bad(
+                "repeat_action_probability",
+                format!("must be in [0, 1], got {}", self.repeat_action_probability),
+            );
+        }
+        if self.frame_skip == 0 {
+            return bad("frame_skip", "must be at least 1".into());
+        }
+        if !(8..=210).contains(&self.frame_size) {
+            return bad(
+                "frame_size",
+                format!("must be in 8..=210, got {}", self.frame_size),
+            );
+        }
+        if !(1..=16).contains(&self.frame_stack) {
+            return bad(
+                "frame_stack",
+                format!("must be in 1..=16, got {}", self.frame_stack),
+            );
+        }
+        if self.max_episode_frames == 0 {
+            return bad("max_episode_frames", "must be at least 1".into());
+        }
+        Ok(())
+    }
+
+    /// Bytes of one observation: `frame_stack * frame_size^2`.
+    pub fn obs_len(&self) -> usize {
+        self.frame_stack * self.frame_size * self.frame_size
+    }
+}

@@ -1,0 +1,444 @@
+//! One Atari game with the standard preprocessing, as an [`Env`] and a [`FlatEnv`].
+
+use std::path::{Path, PathBuf};
+
+use fast_image_resize::images::{Image, ImageRef};
+use fast_image_resize::{FilterType, PixelType, ResizeAlg, ResizeOptions, Resizer};
+use rand::{Rng, SeedableRng};
+use rand_chacha::ChaCha8Rng;
+
+use super::ale::{Ale, EmulatorSettings};
+use super::config::AtariConfig;
+use super::games::{display_name, locate_rom, rom_dir, rom_name};
+use crate::vector::{FlatEnv, Transition};
+use crate::{Env, EpisodeStats, Error, Info, Result, Space, Step};
+
+/// ALE's code for FIRE.
+const FIRE: i32 = 1;
+/// ALE's code for UP, which CleanRL's FireResetEnv presses after FIRE.
+const UP: i32 = 2;
+
+/// An Atari game with preprocessing. Observations are `frame_stack` grayscale frames of
+/// `frame_size` x `frame_size` bytes, oldest first.
+pub struct AtariEnv {
+    game: String,
+    rom: PathBuf,
+    config: AtariConfig,
+    ale: Ale,
+    actions: Vec<i32>,
+    has_fire: bool,
+    rng: ChaCha8Rng,
+    resizer: Resizer,
+    /// The last two raw screens of a step, for max-pooling.
+    screens: [Vec<u8>; 2],
+    pooled: Vec<u8>,
+    /// Ring of resized frames; `newest` indexes the latest.
+    stack: Vec<u8>,
+    newest: usize,
+    lives: i32,
+    /// The game (not just a life) is over: the next reset restarts the emulator.
+    game_over: bool,
+    /// The seed the emulator was loaded with while it has not run yet: a reset with this seed
+    /// needs no reload (loading costs ALE about 0.3 s for its colour tables).
+    fresh_seed: Option<u64>,
+    needs_reset: bool,
+    /// Frames since the game was reset, for the episode cap.
+    episode_frames: u64,
+    episode_return: f64,
+    episode_steps: u64,
+}
+
+impl AtariEnv {
+    /// Loads `game` (e.g. `Breakout`, `BeamRider`, `ALE/Pong-v5`) from the default ROM
+    /// directory ([`rom_dir`]).
+    pub fn new(game: &str, config: AtariConfig) -> Result<AtariEnv> {
+        Self::with_rom_dir(game, config, &rom_dir())
+    }
+
+    /// Loads `game` from `dir`. A first `reset(Some(seed))` is cheapest after
+    /// [`with_seed`](Self::with_seed) with the same seed.
+    pub fn with_rom_dir(game: &str, config: AtariConfig, dir: &Path) -> Result<AtariEnv> {
+        Self::with_seed(game, config, dir, 0)
+    }
+
+    /// Loads `game` from `dir` with the emulator seeded for `reset(Some(seed))`.
+    pub fn with_seed(game: &str, config: AtariConfig, dir: &Path, seed: u64) -> Result<AtariEnv> {
+        config.validate()?;
+        let rom = locate_rom(game, dir)?;
+        let ale = Ale::load(&rom, emulator_settings(&config, emulator_seed(seed)))?;
+        let actions = ale.action_set(!config.full_action_space);
+        let minimal = ale.action_set(true);
+        let has_fire = minimal.contains(&FIRE) && minimal.len() >= 3;
+        let (h, w) = ale.screen_size();
+        let frame = config.frame_size * config.frame_size;
+        Ok(AtariEnv {
+            game: display_name(&rom_name(game)),
+            rom,
+            stack: vec![0; frame * config.frame_stack],
+            config,
+            ale,
+            actions,
+            has_fire,
+            rng: ChaCha8Rng::seed_from_u64(seed),
+            resizer: Resizer::new(),
+            screens: [vec![0; h * w], vec![0; h * w]],
+            pooled: vec![0; h * w],
+            newest: 0,
+            lives: 0,
+            game_over: true,
+            fresh_seed: Some(seed),
+            needs_reset: true,
+            episode_frames: 0,
+            episode_return: 0.0,
+            episode_steps: 0,
+        })
+    }
+
+    /// The game's display name (`BeamRider`).
+    pub fn game(&self) -> &str {
+        &self.game
+    }
+
+    /// Number of actions (the minimal set, or 18 with `full_action_space`).
+    pub fn num_actions(&self) -> usize {
+        self.actions.len()
+    }
+
+    /// ALE action codes behind the action indices.
+    pub fn action_codes(&self) -> &[i32] {
+        &self.actions
+    }
+
+    /// The configuration.
+    pub fn config(&self) -> &AtariConfig {
+        &self.config
+    }
+
+    /// Lives left in the current game.
+    pub fn lives(&self) -> i32 {
+        self.lives
+    }
+
+    /// Emulator frames since the game started.
+    pub fn episode_frames(&self) -> u64 {
+        self.episode_frames
+    }
+
+    /// Benchmark baseline: `steps` agent steps of raw emulation (`frame_skip` frames each, a
+    /// uniformly random action, no screen capture or preprocessing), resetting on game over.
+    #[doc(hidden)]
+    pub fn emulate_raw(&mut self, steps: u64) {
+        self.fresh_seed = None;
+        for _ in 0..steps {
+            let code = self.actions[self.rng.random_range(0..self.actions.len())];
+            for _ in 0..self.config.frame_skip {
+                self.ale.act(code);
+            }
+            if self.ale.game_over() {
+                self.ale.reset();
+            }
+        }
+    }
+
+    /// Writes the stacked observation (oldest frame first) into `out`.
+    pub fn observation_into(&self, out: &mut [u8]) {
+        let frame = self.config.frame_size * self.config.frame_size;
+        let k = self.config.frame_stack;
+        for i in 0..k {
+            let slot = (self.newest + 1 + i) % k;
+            out[i * frame..(i + 1) * frame]
+                .copy_from_slice(&self.stack[slot * frame..(slot + 1) * frame]);
+        }
+    }
+
+    /// Runs one agent step of `frame_skip` emulator frames with ALE action `code`; returns the
+    /// raw reward. Captures the last two screens for pooling.
+    fn repeat(&mut self, code: i32) -> f64 {
+        let skip = self.config.frame_skip as usize;
+        let mut reward = 0.0;
+        let mut captured = 0;
+        for i in 0..skip {
+            reward += f64::from(self.ale.act(code));
+            self.episode_frames += 1;
+            let last = self.ale.game_over() || i + 1 == skip;
+            if i + 2 >= skip || last {
+                // Slot 1 always ends up holding the final frame of the step.
+                let slot = if last { 1 } else { 0 };
+                self.ale.grayscale_into(&mut self.screens[slot]);
+                captured += 1;
+            }
+            if last {
+                break;
+            }
+        }
+        if captured == 1 || !self.config.max_pool {
+            // A step cut short after one frame has nothing older to pool with.
+            let [older, newer] = &mut self.screens;
+            older.copy_from_slice(newer);
+        }
+        reward
+    }
+
+    /// Max-pools the two captured screens, resizes into the next stack slot.
+    fn push_frame(&mut self) {
+        for ((p, a), b) in self
+            .pooled
+            .iter_mut()
+            .zip(&self.screens[0])
+            .zip(&self.screens[1])
+        {
+            *p = (*a).max(*b);
+        }
+        let (h, w) = self.ale.screen_size();
+        let size = self.config.frame_size;
+        let frame = size * size;
+        let k = self.config.frame_stack;
+        self.newest = (self.newest + 1) % k;
+        let slot = &mut self.stack[self.newest * frame..(self.newest + 1) * frame];
+        let src = ImageRef::new(w as u32, h as u32, &self.pooled, PixelType::U8)
+            .expect("screen buffer matches the screen size");
+        let mut dst = Image::from_slice_u8(size as u32, size as u32, slot, PixelType::U8)
+            .expect("stack slot matches the frame size");
+        // A box filter at a downscaling factor averages each output pixel's source area,
+        // as OpenCV's INTER_AREA does.
+        let options = ResizeOptions::new().resize_alg(ResizeAlg::Convolution(FilterType::Box));
+        self.resizer
+            .resize(&src, &mut dst, &options)
+            .expect("U8 to U8 resize cannot fail");
+    }
+
+    /// Fills the whole stack with the current frame (a new learning episode never sees frames
+    /// of the previous one).
+    fn fill_stack(&mut self) {
+        let frame = self.config.frame_size * self.config.frame_size;
+        let k = self.config.frame_stack;
+        let (newest_start, newest_end) = (self.newest * frame, (self.newest + 1) * frame);
+        for slot in (0..k).filter(|&s| s != self.newest) {
+            self.stack
+                .copy_within(newest_start..newest_end, slot * frame);
+        }
+    }
+
+    /// Restarts the game: optional reseed, no-op frames, fire.
+    fn reset_game(&mut self, seed: Option<u64>) -> Result<()> {
+        if let Some(seed) = seed {
+            // ALE reads its seed when the ROM loads, so a new seed means a new emulator.
+            self.rng = ChaCha8Rng::seed_from_u64(seed);
+            if self.fresh_seed != Some(seed) {
+                self.ale = Ale::load(
+                    &self.rom,
+                    emulator_settings(&self.config, emulator_seed(seed)),
+                )?;
+            }
+        }
+        self.fresh_seed = None;
+        self.ale.reset();
+        self.episode_frames = 0;
+        self.episode_return = 0.0;
+        self.episode_steps = 0;
+        if self.config.noop_max > 0 {
+            let noops = self.rng.random_range(1..=self.config.noop_max);
+            for _ in 0..noops {
+                self.ale.act(0);
+                self.episode_frames += 1;
+                if self.ale.game_over() {
+                    self.ale.reset();
+                }
+            }
+        }
+        self.ale.grayscale_into(&mut self.screens[1]);
+        let [older, newer] = &mut self.screens;
+        older.copy_from_slice(newer);
+        self.game_over = false;
+        Ok(())
+    }
+
+    /// After a reset (of the game or of a life): FIRE then UP, as CleanRL's FireResetEnv.
+    fn press_fire(&mut self) -> Result<()> {
+        for code in [FIRE, UP] {
+            self.episode_return += self.repeat(code);
+            if self.ale.game_over() {
+                self.reset_game(None)?;
+            }
+        }
+        Ok(())
+    }
+
+    fn reset_inner(&mut self, seed: Option<u64>) -> Result<Info> {
+        if self.game_over || seed.is_some() || !self.config.terminal_on_life_loss {
+            self.reset_game(seed)?;
+        } else {
+            // Only a life was lost: continue the game with one no-op step.
+            self.episode_return += self.repeat(0);
+            if self.ale.game_over() {
+                self.reset_game(None)?;
+            }
+        }
+        if self.config.fire_reset && self.has_fire {
+            self.press_fire()?;
+        }
+        self.lives = self.ale.lives();
+        self.push_frame();
+        self.fill_stack();
+        self.needs_reset = false;
+        Ok(Info::default())
+    }
+
+    fn step_inner(&mut self, action: usize) -> Result<Transition> {
+        if self.needs_reset {
+            return Err(Error::NeedsReset);
+        }
+        let code = *self
+            .actions
+            .get(action)
+            .ok_or_else(|| Error::InvalidAction {
+                action: action.to_string(),
+                reason: format!(
+                    "{} has {} actions (0..{})",
+                    self.game,
+                    self.actions.len(),
+                    self.actions.len()
+                ),
+            })?;
+        let raw = self.repeat(code);
+        self.push_frame();
+        self.episode_return += raw;
+        self.episode_steps += 1;
+        let game_over = self.ale.game_over();
+        let lives = self.ale.lives();
+        let life_lost = self.config.terminal_on_life_loss && lives < self.lives && lives > 0;
+        self.lives = lives;
+        let truncated = !game_over && self.episode_frames >= self.config.max_episode_frames;
+        let terminated = game_over || life_lost;
+        let episode_over = game_over || truncated;
+        let info = Info {
+            episode: episode_over.then_some(EpisodeStats {
+                episode_return: self.episode_return,
+                length: self.episode_steps,
+            }),
+        };
+        self.game_over = episode_over;
+        self.needs_reset = terminated || truncated;
+        // Not f64::signum, which maps 0.0 to 1.0.
+        let reward = if self.config.clip_rewards {
+            sign(raw)
+        } else {
+            raw
+        };
+        Ok(Transition {
+            reward,
+            terminated,
+            truncated,
+            info,
+        })
+    }
+}
+
+/// -1, 0 or 1.
+fn sign(x: f64) -> f64 {
+    if x > 0.0 {
+        1.0
+    } else if x < 0.0 {
+        -1.0
+    } else {
+        0.0
+    }
+}
+
+/// ALE takes an `int` seed.
+fn emulator_seed(seed: u64) -> i32 {
+    (seed % (i32::MAX as u64)) as i32
+}
+
+fn emulator_settings(config: &AtariConfig, seed: i32) -> EmulatorSettings {
+    EmulatorSettings {
+        repeat_action_probability: config.repeat_action_probability,
+        seed,
+    }
+}
+
+impl FlatEnv for AtariEnv {
+    type Elem = u8;
+    type Action = usize;
+
+    fn obs_len(&self) -> usize {
+        self.config.obs_len()
+    }
+
+    fn reset_into(&mut self, seed: Option<u64>, obs: &mut [u8]) -> Result<Info> {
+        let info = self.reset_inner(seed)?;
+        self.observation_into(obs);
+        Ok(info)
+    }
+
+    fn step_into(&mut self, action: usize, obs: &mut [u8]) -> Result<Transition> {
+        let t = self.step_inner(action)?;
+        self.observation_into(obs);
+        Ok(t)
+    }
+}
+
+impl Env for AtariEnv {
+    type Obs = Vec<u8>;
+    type Action = usize;
+
+    fn observation_space(&self) -> Space {
+        Space::Box {
+            low: vec![0.0; self.config.obs_len()],
+            high: vec![255.0; self.config.obs_len()],
+        }
+    }
+
+    fn action_space(&self) -> Space {
+        Space::Discrete(self.actions.len())
+    }
+
+    fn reset(&mut self, seed: Option<u64>) -> Result<(Vec<u8>, Info)> {
+        let mut obs = vec![0; self.config.obs_len()];
+        let info = self.reset_into(seed, &mut obs)?;
+        Ok((obs, info))
+    }
+
+    fn step(&mut self, action: &usize) -> Result<Step<Vec<u8>>> {
+        let mut obs = vec![0; self.config.obs_len()];
+        let t = self.step_into(*action, &mut obs)?;
+        Ok(Step {
+            obs,
+            reward: t.reward,
+            terminated: t.terminated,
+            truncated: t.truncated,
+            info: t.info,
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn observation_is_the_max_of_the_last_two_frames() {
+        let config = AtariConfig {
+            repeat_action_probability: 0.0,
+            ..AtariConfig::paper()
+        };
+        let mut env = AtariEnv::new("SpaceInvaders", config).expect("setup.sh installs the ROMs");
+        env.reset(Some(0)).unwrap();
+        let mut differing_steps = 0;
+        for t in 0..200 {
+            env.step(&(t % env.num_actions())).unwrap();
+            let mut now = vec![0; env.pooled.len()];
+            env.ale.grayscale_into(&mut now);
+            assert_eq!(env.screens[1], now, "slot 1 holds the step's last frame");
+            for ((p, a), b) in env.pooled.iter().zip(&env.screens[0]).zip(&env.screens[1]) {
+                assert_eq!(*p, (*a).max(*b));
+            }
+            differing_steps += usize::from(env.screens[0] != env.screens[1]);
+            if env.needs_reset {
+                env.reset(None).unwrap();
+            }
+        }
+        // Space Invaders flickers: the two frames differ, so pooling matters.
+        assert!(differing_steps > 100, "{differing_steps}");
+    }
+}
