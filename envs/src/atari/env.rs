@@ -29,7 +29,7 @@ pub struct AtariEnv {
     has_fire: bool,
     rng: ChaCha8Rng,
     resizer: Resizer,
-    /// The last two raw screens of a step, for max-pooling.
+    /// The last two grayscale screens of a step, for max-pooling.
     screens: [Vec<u8>; 2],
     pooled: Vec<u8>,
     /// Ring of resized frames; `newest` indexes the latest.
@@ -164,7 +164,7 @@ impl AtariEnv {
             if i + 2 >= skip || last {
                 // Slot 1 always ends up holding the final frame of the step.
                 let slot = if last { 1 } else { 0 };
-                self.ale.grayscale_into(&mut self.screens[slot]);
+                self.capture(slot);
                 captured += 1;
             }
             if last {
@@ -177,6 +177,11 @@ impl AtariEnv {
             older.copy_from_slice(newer);
         }
         reward
+    }
+
+    /// Captures the current screen in grayscale into `screens[slot]`.
+    fn capture(&mut self, slot: usize) {
+        self.ale.grayscale_into(&mut self.screens[slot]);
     }
 
     /// Max-pools the two captured screens, resizes into the next stack slot.
@@ -246,7 +251,7 @@ impl AtariEnv {
                 }
             }
         }
-        self.ale.grayscale_into(&mut self.screens[1]);
+        self.capture(1);
         let [older, newer] = &mut self.screens;
         older.copy_from_slice(newer);
         self.game_over = false;
