@@ -130,10 +130,18 @@ fn bench(args: BenchArgs) -> Result<()> {
             }
             vec.step(&batch)?;
         }
-        (rounds * n as u64, start.elapsed().as_secs_f64(), args.threads)
+        (
+            rounds * n as u64,
+            start.elapsed().as_secs_f64(),
+            args.threads,
+        )
     };
     let sps = steps as f64 / seconds;
-    let preset = if args.raw { "raw-emulation".to_string() } else { format!("{:?}", args.preset).to_lowercase() };
+    let preset = if args.raw {
+        "raw-emulation".to_string()
+    } else {
+        format!("{:?}", args.preset).to_lowercase()
+    };
     println!(
         "game={} preset={preset} envs={} threads={threads} steps={steps} seconds={seconds:.2} sps={sps:.1} sps_per_thread={:.1} load1={load1}",
         args.game,
