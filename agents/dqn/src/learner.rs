@@ -1,0 +1,388 @@
+//! The DQN learner: online and target networks, the owned optimiser, the TD update, and the
+//! interventions with the FIRE paper's DQN semantics.
+
+use fire::{
+    params_of, Intervention, Orthogonalizer, ParamReport, ParamRole, ParamSelector, ParamSnapshot,
+    ShrinkPerturb, Sources,
+};
+use rand::Rng;
+use replay::Batch;
+use serde::{Deserialize, Serialize};
+use tch::{nn, Device, Kind, Reduction, Tensor};
+
+use crate::adam::{Adam, AdamConfig};
+use crate::network::{Architecture, QNetwork};
+use crate::{Error, Result};
+
+/// TD loss.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Loss {
+    /// Huber (smooth L1, delta 1), as the paper's DQN.
+    Huber,
+    /// Mean squared error, as CleanRL's DQN.
+    Mse,
+}
+
+/// Learner hyperparameters (units: gradient updates unless said otherwise).
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct DqnConfig {
+    /// Discount factor.
+    pub gamma: f64,
+    /// Optimiser.
+    pub adam: AdamConfig,
+    /// TD loss.
+    pub loss: Loss,
+    /// Double DQN: the online network picks the next action, the target network values it.
+    pub double: bool,
+    /// Target update: `tau = 1` copies (hard), smaller values blend (soft, Polyak).
+    pub tau: f64,
+}
+
+impl Default for DqnConfig {
+    fn default() -> Self {
+        Self {
+            gamma: 0.99,
+            adam: AdamConfig::default(),
+            loss: Loss::Huber,
+            double: false,
+            tau: 1.0,
+        }
+    }
+}
+
+/// What one update measured.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct UpdateStats {
+    /// TD loss.
+    pub td_loss: f64,
+    /// Mean Q-value of the taken actions.
+    pub q_values: f64,
+}
+
+/// The intervention to apply, with the paper's DQN semantics as defaults.
+#[derive(Clone, Copy, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum DqnIntervention {
+    /// Orthogonalise the encoder's weights (convs; hidden layers of an MLP) with FIRE.
+    Fire,
+    /// Every parameter back to theta_0.
+    FullReset,
+    /// Shrink & perturb the encoder toward theta_0 (`lambda * theta + (1 - lambda) * theta_0`).
+    ShrinkPerturb,
+}
+
+/// The parts of an intervention a user may switch. Defaults follow FIRE.md section 3.
+#[derive(Clone, Copy, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct InterventionConfig {
+    /// What to do.
+    pub method: DqnIntervention,
+    /// Reset the head (fully connected layers) to theta_0 along with FIRE or shrink & perturb.
+    pub reset_head: bool,
+    /// Copy the online network into the target network afterwards.
+    pub sync_target: bool,
+    /// Zero Adam's moments afterwards (the DQN protocol keeps them).
+    pub reset_optimizer: bool,
+    /// Newton–Schulz iterations for FIRE (the paper uses 10); 0 selects the exact SVD factor.
+    pub fire_iterations: usize,
+    /// lambda of shrink & perturb.
+    pub shrink: f64,
+}
+
+impl Default for InterventionConfig {
+    fn default() -> Self {
+        Self {
+            method: DqnIntervention::Fire,
+            reset_head: true,
+            sync_target: true,
+            reset_optimizer: false,
+            fire_iterations: 10,
+            shrink: 0.2,
+        }
+    }
+}
+
+/// Online and target Q-networks with their optimiser and theta_0.
+pub struct Dqn {
+    config: DqnConfig,
+    online_vs: nn::VarStore,
+    online: QNetwork,
+    target_vs: nn::VarStore,
+    target: QNetwork,
+    adam: Adam,
+    initial: ParamSnapshot,
+    actions: i64,
+}
+
+impl Dqn {
+    /// Builds the networks on `device` (seed the generator with `tch::manual_seed` first for
+    /// reproducible weights).
+    pub fn new(
+        arch: &Architecture,
+        actions: i64,
+        config: DqnConfig,
+        device: Device,
+    ) -> Result<Self> {
+        if !(0.0..=1.0).contains(&config.gamma) {
+            return Err(Error::Config {
+                field: "gamma",
+                reason: format!("must be in [0, 1], got {}", config.gamma),
+            });
+        }
+        if !(config.tau > 0.0 && config.tau <= 1.0) {
+            return Err(Error::Config {
+                field: "tau",
+                reason: format!("must be in (0, 1], got {}", config.tau),
+            });
+        }
+        let online_vs = nn::VarStore::new(device);
+        let online = QNetwork::new(&online_vs.root(), arch, actions);
+        let mut target_vs = nn::VarStore::new(device);
+        let target = QNetwork::new(&target_vs.root(), arch, actions);
+        target_vs.copy(&online_vs)?;
+        target_vs.freeze();
+        let params = params_of(&online_vs);
+        let adam = Adam::new(config.adam, &params)?;
+        let initial = ParamSnapshot::capture(&params);
+        Ok(Self {
+            config,
+            online_vs,
+            online,
+            target_vs,
+            target,
+            adam,
+            initial,
+            actions,
+        })
+    }
+
+    /// The online network's parameters (shallow clones sharing storage).
+    pub fn params(&self) -> Vec<(String, Tensor)> {
+        params_of(&self.online_vs)
+    }
+
+    /// The online network.
+    pub fn online(&self) -> &QNetwork {
+        &self.online
+    }
+
+    /// The device.
+    pub fn device(&self) -> Device {
+        self.online_vs.device()
+    }
+
+    /// The optimiser.
+    pub fn adam(&self) -> &Adam {
+        &self.adam
+    }
+
+    /// Greedy actions for a batch of observations, with each replaced by a uniform random
+    /// action with probability `epsilon`.
+    pub fn act(&self, obs: &Tensor, epsilon: f64, rng: &mut impl Rng) -> Result<Vec<i64>> {
+        let greedy = tch::no_grad(|| {
+            self.online
+                .forward(&obs.to_device(self.device()))
+                .f_argmax(-1, false)
+        })?;
+        let greedy = Vec::<i64>::try_from(&greedy.f_to_device(Device::Cpu)?)?;
+        Ok(greedy
+            .into_iter()
+            .map(|a| {
+                if rng.random::<f64>() < epsilon {
+                    rng.random_range(0..self.actions)
+                } else {
+                    a
+                }
+            })
+            .collect())
+    }
+
+    /// One gradient update on a batch whose observations have `obs_shape` per sample.
+    pub fn update<T: tch::kind::Element>(
+        &mut self,
+        batch: &Batch<T>,
+        obs_shape: &[i64],
+    ) -> Result<UpdateStats> {
+        let device = self.device();
+        let mut shape = vec![batch.size as i64];
+        shape.extend_from_slice(obs_shape);
+        // One host-to-device copy per array; pixels travel as bytes and become floats there.
+        let obs = Tensor::from_slice(&batch.obs)
+            .f_view(shape.as_slice())?
+            .f_to_device(device)?;
+        let next_obs = Tensor::from_slice(&batch.next_obs)
+            .f_view(shape.as_slice())?
+            .f_to_device(device)?;
+        let actions = Tensor::from_slice(&batch.actions)
+            .f_to_device(device)?
+            .f_to_kind(Kind::Int64)?
+            .f_unsqueeze(1)?;
+        let rewards = Tensor::from_slice(&batch.rewards).f_to_device(device)?;
+        let discounts = Tensor::from_slice(&batch.discounts).f_to_device(device)?;
+
+        let target = tch::no_grad(|| -> Result<Tensor> {
+            let next_target = self.target.forward(&next_obs);
+            let next_value = if self.config.double {
+                let best = self.online.forward(&next_obs).f_argmax(-1, true)?;
+                next_target.f_gather(1, &best, false)?.f_squeeze_dim(1)?
+            } else {
+                next_target.f_amax([-1i64].as_slice(), false)?
+            };
+            Ok(rewards.f_add(&discounts.f_mul(&next_value)?)?)
+        })?;
+        let q = self
+            .online
+            .forward(&obs)
+            .f_gather(1, &actions, false)?
+            .f_squeeze_dim(1)?;
+        let loss = match self.config.loss {
+            Loss::Huber => q.f_huber_loss(&target, Reduction::Mean, 1.0)?,
+            Loss::Mse => q.f_mse_loss(&target, Reduction::Mean)?,
+        };
+        let td_loss = loss.f_double_value(&[])?;
+        if !td_loss.is_finite() {
+            return Err(Error::NonFinite {
+                what: "TD loss",
+                value: td_loss,
+            });
+        }
+        let params = self.params();
+        for (_, p) in &params {
+            let mut g = p.grad();
+            if g.defined() {
+                let _ = g.f_zero_()?;
+            }
+        }
+        loss.f_backward()?;
+        self.adam.step(&params)?;
+        Ok(UpdateStats {
+            td_loss,
+            q_values: q.f_mean(Kind::Double)?.f_double_value(&[])?,
+        })
+    }
+
+    /// Moves the target network toward the online network by `tau` (copies when `tau = 1`).
+    pub fn update_target(&mut self) -> Result<()> {
+        let tau = self.config.tau;
+        let online = self.online_vs.variables();
+        tch::no_grad(|| -> Result<()> {
+            for (name, mut t) in self.target_vs.variables() {
+                let o = online.get(name.as_str()).ok_or_else(|| {
+                    Error::Checkpoint(format!("target has `{name}`, online does not"))
+                })?;
+                if tau >= 1.0 {
+                    t.f_copy_(o)?;
+                } else {
+                    let _ = t.f_mul_scalar_(1.0 - tau)?.f_add_(&o.f_mul_scalar(tau)?)?;
+                }
+            }
+            Ok(())
+        })
+    }
+
+    /// Applies an intervention; returns one report per changed parameter.
+    pub fn intervene(&mut self, cfg: &InterventionConfig) -> Result<Vec<ParamReport>> {
+        let params = self.params();
+        let sources = Sources {
+            initial: Some(&self.initial),
+            fresh: None,
+        };
+        let encoder = ParamSelector::all().include("q.encoder.*")?;
+        let encoder_weights = encoder
+            .clone()
+            .with_roles(&[ParamRole::ConvWeight, ParamRole::LinearWeight]);
+        let head = ParamSelector::all().include("q.head.*")?;
+        let mut reports = match cfg.method {
+            DqnIntervention::Fire => {
+                let method = if cfg.fire_iterations == 0 {
+                    Orthogonalizer::Exact
+                } else {
+                    Orthogonalizer::NewtonSchulz {
+                        iters: cfg.fire_iterations,
+                    }
+                };
+                Intervention::Fire(method).apply(&params, &encoder_weights, sources)?
+            }
+            DqnIntervention::FullReset => {
+                Intervention::Reset.apply(&params, &ParamSelector::all(), sources)?
+            }
+            DqnIntervention::ShrinkPerturb => {
+                Intervention::ShrinkPerturb(ShrinkPerturb::TowardInit { shrink: cfg.shrink })
+                    .apply(&params, &encoder, sources)?
+            }
+        };
+        if cfg.reset_head && cfg.method != DqnIntervention::FullReset {
+            reports.extend(Intervention::Reset.apply(&params, &head, sources)?);
+        }
+        if cfg.sync_target {
+            let tau = self.config.tau;
+            self.config.tau = 1.0;
+            let synced = self.update_target();
+            self.config.tau = tau;
+            synced?;
+        }
+        if cfg.reset_optimizer {
+            self.adam.reset();
+        }
+        Ok(reports)
+    }
+
+    /// Everything a checkpoint needs: online and target weights, theta_0 and optimiser state.
+    pub fn state_tensors(&self) -> Vec<(String, Tensor)> {
+        let mut out: Vec<(String, Tensor)> = Vec::new();
+        for (n, t) in params_of(&self.online_vs) {
+            out.push((format!("online.{n}"), t));
+        }
+        for (n, t) in params_of(&self.target_vs) {
+            out.push((format!("target.{n}"), t));
+        }
+        for n in self.initial.names() {
+            let like = self.online_vs.variables()[n].shallow_clone();
+            if let Ok(t) = self.initial.get(n, &like, "theta_0") {
+                out.push((format!("initial.{n}"), t.shallow_clone()));
+            }
+        }
+        out.extend(self.adam.state_tensors());
+        out
+    }
+
+    /// Restores what [`state_tensors`](Self::state_tensors) saved.
+    pub fn load_state(&mut self, tensors: &[(String, Tensor)]) -> Result<()> {
+        let find = |key: &str| {
+            tensors
+                .iter()
+                .find(|(n, _)| n == key)
+                .map(|(_, t)| t)
+                .ok_or_else(|| Error::Checkpoint(format!("`{key}` missing")))
+        };
+        tch::no_grad(|| -> Result<()> {
+            for (prefix, vs) in [("online.", &self.online_vs), ("target.", &self.target_vs)] {
+                for (n, mut t) in vs.variables() {
+                    let saved = find(&format!("{prefix}{n}"))?;
+                    if saved.size() != t.size() {
+                        return Err(Error::Checkpoint(format!(
+                            "`{prefix}{n}` has shape {:?}, the network {:?}",
+                            saved.size(),
+                            t.size()
+                        )));
+                    }
+                    t.f_copy_(saved)?;
+                }
+            }
+            Ok(())
+        })?;
+        let initial = params_of(&self.online_vs)
+            .into_iter()
+            .map(|(n, t)| {
+                Ok((
+                    n.clone(),
+                    find(&format!("initial.{n}"))?.f_to_device(t.device())?,
+                ))
+            })
+            .collect::<Result<Vec<_>>>()?;
+        self.initial = ParamSnapshot::from_tensors(initial);
+        self.adam.load_state(tensors)
+    }
+}

@@ -1,0 +1,144 @@
+//! Q-networks with role-named parameters: `q.encoder.*` (features) and `q.head.*` (values).
+
+use serde::{Deserialize, Serialize};
+use tch::nn::{self, Init, Module};
+use tch::{Kind, Tensor};
+
+/// Which network.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Architecture {
+    /// Mnih et al. (2015): three convs (32 8x8/4, 64 4x4/2, 64 3x3/1) on 84x84 frames scaled to
+    /// [0, 1], then 512 units and one output per action.
+    NatureCnn {
+        /// Stacked frames (input channels).
+        frames: i64,
+    },
+    /// Fully connected layers on a flat `f32` observation.
+    Mlp {
+        /// Observation length.
+        obs_dim: i64,
+        /// Hidden widths.
+        hidden: Vec<i64>,
+    },
+}
+
+/// A Q-network: `forward` gives Q-values; `forward_with_features` also the post-ReLU hidden
+/// activations (the last of which is the penultimate feature the diagnostics use).
+#[derive(Debug)]
+pub struct QNetwork {
+    encoder: Vec<Layer>,
+    head: Vec<nn::Linear>,
+    scale_pixels: bool,
+}
+
+#[derive(Debug)]
+enum Layer {
+    Conv(nn::Conv2D),
+    Flatten,
+    Linear(nn::Linear),
+}
+
+/// Glorot/Xavier uniform, as the FIRE paper's DQN initialises its layers (biases zero).
+fn xavier(fan_in: i64, fan_out: i64) -> Init {
+    let bound = (6.0 / (fan_in + fan_out) as f64).sqrt();
+    Init::Uniform {
+        lo: -bound,
+        up: bound,
+    }
+}
+
+fn linear(path: nn::Path, d_in: i64, d_out: i64) -> nn::Linear {
+    nn::linear(
+        path,
+        d_in,
+        d_out,
+        nn::LinearConfig {
+            ws_init: xavier(d_in, d_out),
+            bs_init: Some(Init::Const(0.0)),
+            bias: true,
+        },
+    )
+}
+
+impl QNetwork {
+    /// Builds the network under `root / "q"` with `actions` outputs.
+    pub fn new(root: &nn::Path, arch: &Architecture, actions: i64) -> Self {
+        let q = root / "q";
+        let enc = &q / "encoder";
+        let head = &q / "head";
+        match arch {
+            Architecture::NatureCnn { frames } => {
+                let conv = |name: &str, c_in: i64, c_out: i64, k: i64, stride: i64| {
+                    let cfg = nn::ConvConfig {
+                        stride,
+                        ws_init: xavier(c_in * k * k, c_out * k * k),
+                        bs_init: Init::Const(0.0),
+                        ..Default::default()
+                    };
+                    Layer::Conv(nn::conv2d(&enc / name, c_in, c_out, k, cfg))
+                };
+                Self {
+                    encoder: vec![
+                        conv("conv1", *frames, 32, 8, 4),
+                        conv("conv2", 32, 64, 4, 2),
+                        conv("conv3", 64, 64, 3, 1),
+                        Layer::Flatten,
+                    ],
+                    head: vec![
+                        linear(&head / "fc1", 64 * 7 * 7, 512),
+                        linear(&head / "fc2", 512, actions),
+                    ],
+                    scale_pixels: true,
+                }
+            }
+            Architecture::Mlp { obs_dim, hidden } => {
+                let mut encoder = Vec::new();
+                let mut d = *obs_dim;
+                for (i, &h) in hidden.iter().enumerate() {
+                    encoder.push(Layer::Linear(linear(&enc / format!("fc{}", i + 1), d, h)));
+                    d = h;
+                }
+                Self {
+                    encoder,
+                    head: vec![linear(&head / "out", d, actions)],
+                    scale_pixels: false,
+                }
+            }
+        }
+    }
+
+    /// Q-values `[B, actions]` for observations (`u8` frames or `f32` vectors).
+    pub fn forward(&self, obs: &Tensor) -> Tensor {
+        self.forward_with_features(obs).0
+    }
+
+    /// Q-values and the hidden activations after each ReLU, in order.
+    pub fn forward_with_features(&self, obs: &Tensor) -> (Tensor, Vec<Tensor>) {
+        let mut x = if self.scale_pixels {
+            obs.to_kind(Kind::Float) / 255.0
+        } else {
+            obs.to_kind(Kind::Float)
+        };
+        let mut hidden = Vec::new();
+        for layer in &self.encoder {
+            x = match layer {
+                Layer::Conv(c) => c.forward(&x).relu(),
+                Layer::Linear(l) => l.forward(&x).relu(),
+                Layer::Flatten => x.flatten(1, -1),
+            };
+            if !matches!(layer, Layer::Flatten) {
+                hidden.push(x.shallow_clone());
+            }
+        }
+        let last = self.head.len() - 1;
+        for (i, l) in self.head.iter().enumerate() {
+            x = l.forward(&x);
+            if i < last {
+                x = x.relu();
+                hidden.push(x.shallow_clone());
+            }
+        }
+        (x, hidden)
+    }
+}
