@@ -39,6 +39,8 @@ pub enum InterventionChoice {
     FullReset,
     /// Shrink & perturb the convs (lambda 0.2); fully connected layers back to theta_0.
     ShrinkPerturb,
+    /// ReDo: recycle dormant neurons (tau `redo_tau`) on the probe batch.
+    Redo,
     /// Never intervene (the schedule is ignored).
     None,
 }
@@ -136,6 +138,8 @@ pub struct AtariRunConfig {
     pub fire_iterations: usize,
     /// lambda of shrink & perturb.
     pub shrink: f64,
+    /// ReDo's dormancy threshold.
+    pub redo_tau: f64,
     /// Where the networks run.
     pub device: DeviceChoice,
 }
@@ -181,6 +185,7 @@ impl Default for AtariRunConfig {
             reset_optimizer: false,
             fire_iterations: 10,
             shrink: 0.2,
+            redo_tau: 0.1,
             device: DeviceChoice::Auto,
         }
     }
@@ -312,6 +317,7 @@ impl AtariRunConfig {
             InterventionChoice::Fire => DqnIntervention::Fire,
             InterventionChoice::FullReset => DqnIntervention::FullReset,
             InterventionChoice::ShrinkPerturb => DqnIntervention::ShrinkPerturb,
+            InterventionChoice::Redo => DqnIntervention::Redo,
             InterventionChoice::None => return None,
         };
         Some(InterventionConfig {
@@ -321,6 +327,7 @@ impl AtariRunConfig {
             reset_optimizer: self.reset_optimizer,
             fire_iterations: self.fire_iterations,
             shrink: self.shrink,
+            redo_tau: self.redo_tau,
         })
     }
 
@@ -552,7 +559,23 @@ pub fn train(
         if let Some(icfg) = &intervention {
             if scheduler.due(state.step, |name| latest.get(name).copied()) {
                 let started = Instant::now();
-                let reports = agent.intervene(icfg)?;
+                // ReDo scores neurons on the probe batch (or a fresh sample before it exists).
+                let sample;
+                let probe_ref = match &probe {
+                    Some(p) => Some(p),
+                    None if !replay.is_empty() => {
+                        let b = replay.sample(256, NStep::one(cfg.gamma as f32))?;
+                        sample = Tensor::from_slice(&b.obs).f_view([
+                            256,
+                            obs_shape[0],
+                            obs_shape[1],
+                            obs_shape[2],
+                        ])?;
+                        Some(&sample)
+                    }
+                    None => None,
+                };
+                let reports = agent.intervene(icfg, probe_ref)?;
                 let total_sfe: f64 = reports.iter().map(|r| r.sfe).sum();
                 log.scalar("interventions/count", 1.0, state.step)?;
                 log.scalar("interventions/sfe", total_sfe, state.step)?;

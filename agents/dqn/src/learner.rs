@@ -1,6 +1,7 @@
 //! The DQN learner: online and target networks, the owned optimiser, the TD update, and the
 //! interventions with the FIRE paper's DQN semantics.
 
+use fire::redo::{redo, zero_incoming, zero_outgoing, RedoLayer};
 use fire::{
     params_of, Intervention, Orthogonalizer, ParamReport, ParamRole, ParamSelector, ParamSnapshot,
     ShrinkPerturb, Sources,
@@ -71,6 +72,9 @@ pub enum DqnIntervention {
     FullReset,
     /// Shrink & perturb the encoder toward theta_0 (`lambda * theta + (1 - lambda) * theta_0`).
     ShrinkPerturb,
+    /// ReDo: recycle tau-dormant neurons of every hidden layer (fresh incoming weights, zero
+    /// outgoing weights, zero Adam moments); needs a batch of observations.
+    Redo,
 }
 
 /// The parts of an intervention a user may switch. Defaults follow FIRE.md section 3.
@@ -89,6 +93,8 @@ pub struct InterventionConfig {
     pub fire_iterations: usize,
     /// lambda of shrink & perturb.
     pub shrink: f64,
+    /// ReDo's dormancy threshold tau.
+    pub redo_tau: f64,
 }
 
 impl Default for InterventionConfig {
@@ -100,6 +106,7 @@ impl Default for InterventionConfig {
             reset_optimizer: false,
             fire_iterations: 10,
             shrink: 0.2,
+            redo_tau: 0.1,
         }
     }
 }
@@ -114,6 +121,7 @@ pub struct Dqn {
     adam: Adam,
     initial: ParamSnapshot,
     actions: i64,
+    arch: Architecture,
 }
 
 impl Dqn {
@@ -155,6 +163,7 @@ impl Dqn {
             adam,
             initial,
             actions,
+            arch: arch.clone(),
         })
     }
 
@@ -282,8 +291,13 @@ impl Dqn {
         })
     }
 
-    /// Applies an intervention; returns one report per changed parameter.
-    pub fn intervene(&mut self, cfg: &InterventionConfig) -> Result<Vec<ParamReport>> {
+    /// Applies an intervention; returns one report per changed parameter. `probe` is a batch
+    /// of observations, needed by ReDo to find dormant neurons.
+    pub fn intervene(
+        &mut self,
+        cfg: &InterventionConfig,
+        probe: Option<&Tensor>,
+    ) -> Result<Vec<ParamReport>> {
         let params = self.params();
         let sources = Sources {
             initial: Some(&self.initial),
@@ -312,8 +326,19 @@ impl Dqn {
                 Intervention::ShrinkPerturb(ShrinkPerturb::TowardInit { shrink: cfg.shrink })
                     .apply(&params, &encoder, sources)?
             }
+            DqnIntervention::Redo => {
+                let probe = probe.ok_or_else(|| Error::Config {
+                    field: "redo",
+                    reason: "needs a batch of observations".into(),
+                })?;
+                self.redo(probe, cfg.redo_tau)?
+            }
         };
-        if cfg.reset_head && cfg.method != DqnIntervention::FullReset {
+        let keeps_head = matches!(
+            cfg.method,
+            DqnIntervention::FullReset | DqnIntervention::Redo
+        );
+        if cfg.reset_head && !keeps_head {
             reports.extend(Intervention::Reset.apply(&params, &head, sources)?);
         }
         if cfg.sync_target {
@@ -325,6 +350,80 @@ impl Dqn {
         }
         if cfg.reset_optimizer {
             self.adam.reset();
+        }
+        Ok(reports)
+    }
+
+    /// ReDo on every hidden layer; reports the changed weights (action `recycled`).
+    fn redo(&self, probe: &Tensor, tau: f64) -> Result<Vec<ParamReport>> {
+        let (_, hidden) = tch::no_grad(|| {
+            self.online
+                .forward_with_features(&probe.to_device(self.device()))
+        });
+        // Fresh incoming weights come from a newly initialised network of the same shape.
+        let fresh_vs = nn::VarStore::new(self.device());
+        let _fresh_net = QNetwork::new(&fresh_vs.root(), &self.arch, self.actions);
+        let fresh = ParamSnapshot::capture(&params_of(&fresh_vs));
+        let vars = self.online_vs.variables();
+        let get = |name: String| {
+            vars.get(&name)
+                .map(|t| (name.clone(), t.shallow_clone()))
+                .ok_or(Error::Checkpoint(format!("no parameter `{name}`")))
+        };
+        let layers = self.online.layers().to_vec();
+        let before = ParamSnapshot::capture(&self.params());
+        let mut touched = Vec::new();
+        for (k, activations) in hidden.iter().enumerate() {
+            let (w_name, w) = get(format!("{}.weight", layers[k]))?;
+            let (b_name, b) = get(format!("{}.bias", layers[k]))?;
+            let (next_name, next) = get(format!("{}.weight", layers[k + 1]))?;
+            let layer = RedoLayer {
+                incoming_weight: (&w_name, &w),
+                incoming_bias: Some((&b_name, &b)),
+                outgoing_weight: (&next_name, &next),
+                activations,
+            };
+            let recycled = redo(&[layer], tau, &fresh)?.remove(0);
+            if recycled.neurons.is_empty() {
+                continue;
+            }
+            // The optimiser forgets the recycled neurons too.
+            for name in [&w_name, &b_name] {
+                if let Some((m, v)) = self.adam.moments(name) {
+                    zero_incoming(m, &recycled.neurons)?;
+                    zero_incoming(v, &recycled.neurons)?;
+                }
+            }
+            if let Some((m, v)) = self.adam.moments(&next_name) {
+                zero_outgoing(m, &recycled.neurons, recycled.width)?;
+                zero_outgoing(v, &recycled.neurons, recycled.width)?;
+            }
+            touched.extend([w_name, b_name, next_name]);
+        }
+        let mut reports = Vec::new();
+        for name in touched {
+            let now = &vars[&name];
+            let old = before.get(&name, now, "the weights before ReDo")?;
+            let role = ParamRole::classify(&name, &now.size());
+            let sfe = fire::sfe(old, now)?;
+            let norm2 = fire::orthogonalize::squared_norm(old)?;
+            let dfi = |t: &Tensor| {
+                role.is_matrix()
+                    .then(|| fire::isometry_dfi(role, t))
+                    .transpose()
+            };
+            reports.push(ParamReport {
+                name: name.clone(),
+                shape: now.size(),
+                role,
+                action: fire::Action::Recycled,
+                sfe,
+                normalized_sfe: if norm2 > 0.0 { sfe / norm2 } else { 0.0 },
+                dfi_before: dfi(old)?,
+                dfi_after: dfi(now)?,
+                iterations: 0,
+                seconds: 0.0,
+            });
         }
         Ok(reports)
     }

@@ -30,6 +30,10 @@ pub struct QNetwork {
     encoder: Vec<Layer>,
     head: Vec<nn::Linear>,
     scale_pixels: bool,
+    /// Parameter prefixes of the weight layers in order (`q.encoder.conv1`, ..., `q.head.fc2`):
+    /// hidden activation `k` of `forward_with_features` is produced by layer `k` and consumed
+    /// by layer `k + 1`.
+    layers: Vec<String>,
 }
 
 #[derive(Debug)]
@@ -90,22 +94,40 @@ impl QNetwork {
                         linear(&head / "fc2", 512, actions),
                     ],
                     scale_pixels: true,
+                    layers: [
+                        "q.encoder.conv1",
+                        "q.encoder.conv2",
+                        "q.encoder.conv3",
+                        "q.head.fc1",
+                        "q.head.fc2",
+                    ]
+                    .map(String::from)
+                    .to_vec(),
                 }
             }
             Architecture::Mlp { obs_dim, hidden } => {
                 let mut encoder = Vec::new();
+                let mut layers = Vec::new();
                 let mut d = *obs_dim;
                 for (i, &h) in hidden.iter().enumerate() {
                     encoder.push(Layer::Linear(linear(&enc / format!("fc{}", i + 1), d, h)));
+                    layers.push(format!("q.encoder.fc{}", i + 1));
                     d = h;
                 }
+                layers.push("q.head.out".into());
                 Self {
                     encoder,
                     head: vec![linear(&head / "out", d, actions)],
                     scale_pixels: false,
+                    layers,
                 }
             }
         }
+    }
+
+    /// Parameter prefixes of the weight layers, input to output.
+    pub fn layers(&self) -> &[String] {
+        &self.layers
     }
 
     /// Q-values `[B, actions]` for observations (`u8` frames or `f32` vectors).

@@ -92,7 +92,9 @@ fn train(seed: u64, budget: u64, fire_at: Option<u64>) -> Run {
             s.obs
         };
         if Some(step) == fire_at {
-            let reports = agent.intervene(&InterventionConfig::default()).unwrap();
+            let reports = agent
+                .intervene(&InterventionConfig::default(), None)
+                .unwrap();
             assert!(reports.iter().any(|r| r.name == "q.encoder.fc1.weight"));
         }
         if step > learning_starts {

@@ -1,0 +1,142 @@
+//! The DQN interventions' semantics: what changes, what is kept.
+
+use dqn::{AdamConfig, Architecture, Dqn, DqnConfig, DqnIntervention, InterventionConfig, Loss};
+use replay::Batch;
+use tch::{Device, Kind, Tensor};
+
+fn agent() -> Dqn {
+    tch::manual_seed(3);
+    let config = DqnConfig {
+        adam: AdamConfig {
+            lr: 1e-2,
+            ..AdamConfig::default()
+        },
+        loss: Loss::Huber,
+        ..DqnConfig::default()
+    };
+    Dqn::new(
+        &Architecture::Mlp {
+            obs_dim: 4,
+            hidden: vec![16, 16],
+        },
+        3,
+        config,
+        Device::Cpu,
+    )
+    .unwrap()
+}
+
+fn batch(seed: i64) -> Batch<f32> {
+    tch::manual_seed(seed);
+    let obs = Vec::<f32>::try_from(&Tensor::randn([32 * 4], (Kind::Float, Device::Cpu))).unwrap();
+    let next = Vec::<f32>::try_from(&Tensor::randn([32 * 4], (Kind::Float, Device::Cpu))).unwrap();
+    Batch {
+        size: 32,
+        obs,
+        actions: (0..32).map(|i| (i % 3) as f32).collect(),
+        rewards: vec![1.0; 32],
+        next_obs: next,
+        discounts: vec![0.99; 32],
+    }
+}
+
+fn param(agent: &Dqn, name: &str) -> Tensor {
+    agent
+        .params()
+        .into_iter()
+        .find(|(n, _)| n == name)
+        .unwrap()
+        .1
+        .detach()
+        .copy()
+}
+
+#[test]
+fn fire_keeps_adam_syncs_target_and_resets_the_head() {
+    let mut a = agent();
+    for s in 0..5 {
+        a.update(&batch(s), &[4]).unwrap();
+    }
+    let m_before = a.adam().moments("q.encoder.fc1.weight").unwrap().0.copy();
+    let reports = a.intervene(&InterventionConfig::default(), None).unwrap();
+    let names: Vec<&str> = reports.iter().map(|r| r.name.as_str()).collect();
+    assert!(
+        names.contains(&"q.encoder.fc1.weight") && names.contains(&"q.head.out.weight"),
+        "{names:?}"
+    );
+    assert!(
+        a.adam()
+            .moments("q.encoder.fc1.weight")
+            .unwrap()
+            .0
+            .equal(&m_before),
+        "Adam state kept"
+    );
+    let probe = Tensor::from_slice(&batch(99).obs).view([32, 4]);
+    // The target network now equals the online network: its TD target equals the online Q.
+    let state = a.state_tensors();
+    let get = |k: &str| state.iter().find(|(n, _)| n == k).unwrap().1.copy();
+    assert!(get("online.q.encoder.fc2.weight").equal(&get("target.q.encoder.fc2.weight")));
+    assert!(
+        get("online.q.head.out.weight").equal(&get("initial.q.head.out.weight")),
+        "head back to theta_0"
+    );
+    assert_eq!(a.online().forward(&probe).size(), vec![32, 3]);
+}
+
+#[test]
+fn redo_recycles_dead_units_zeroes_their_moments_and_keeps_outputs() {
+    let mut a = agent();
+    a.update(&batch(1), &[4]).unwrap();
+    // Kill units 3 and 5 of the first hidden layer.
+    tch::no_grad(|| {
+        let params = a.params();
+        let find = |n: &str| {
+            params
+                .iter()
+                .find(|(k, _)| k == n)
+                .unwrap()
+                .1
+                .shallow_clone()
+        };
+        for unit in [3, 5] {
+            let _ = find("q.encoder.fc1.weight").get(unit).fill_(0.0);
+            let _ = find("q.encoder.fc1.bias").get(unit).fill_(-1.0);
+        }
+    });
+    a.update(&batch(2), &[4]).unwrap();
+    let probe = Tensor::from_slice(&batch(7).obs).view([32, 4]);
+    let q_before = a.online().forward(&probe);
+    let cfg = InterventionConfig {
+        method: DqnIntervention::Redo,
+        redo_tau: 0.0,
+        ..InterventionConfig::default()
+    };
+    assert!(a.intervene(&cfg, None).is_err(), "ReDo needs observations");
+    let reports = a.intervene(&cfg, Some(&probe)).unwrap();
+    assert!(
+        reports.iter().any(|r| r.name == "q.encoder.fc1.weight"),
+        "{reports:?}"
+    );
+    let w = param(&a, "q.encoder.fc1.weight");
+    assert!(
+        w.get(3).abs().sum(Kind::Float).double_value(&[]) > 0.0,
+        "fresh incoming weights"
+    );
+    let out = param(&a, "q.encoder.fc2.weight");
+    for unit in [3, 5] {
+        assert_eq!(
+            out.select(1, unit).abs().sum(Kind::Float).double_value(&[]),
+            0.0,
+            "outgoing weights zeroed"
+        );
+        let (m, v) = a.adam().moments("q.encoder.fc1.weight").unwrap();
+        assert_eq!(m.get(unit).abs().sum(Kind::Float).double_value(&[]), 0.0);
+        assert_eq!(v.get(unit).abs().sum(Kind::Float).double_value(&[]), 0.0);
+    }
+    let q_after = a.online().forward(&probe);
+    assert!(
+        q_before.allclose(&q_after, 1e-5, 1e-5, false),
+        "recycling leaves the outputs unchanged"
+    );
+}
