@@ -3,16 +3,20 @@
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
 use std::time::Instant;
 
 use anyhow::{bail, ensure, Context, Result};
-use dqn::{AdamConfig, Architecture, Dqn, DqnConfig, DqnIntervention, InterventionConfig, Loss};
+use dqn::{
+    AdamConfig, Architecture, Dqn, DqnConfig, DqnIntervention, InterventionConfig, Loss, QNetwork,
+};
 use envs::atari::games::{locate_rom, rom_dir};
 use envs::atari::{AtariConfig, AtariEnv};
 use envs::vector::VecEnv;
 use fire::schedule::{MetricTrigger, Schedule, Scheduler, SchedulerState};
 use fire::{metrics, ParamRole};
-use rand::SeedableRng;
+use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 use replay::{FrameReplay, NStep};
 use runtime::{checkpoint, MetricsLogger, Progress, RunDir, StopSignal};
@@ -72,6 +76,12 @@ pub struct AtariRunConfig {
     pub envs: usize,
     /// Threads stepping the environments.
     pub env_threads: usize,
+    /// Actor threads (0 = synchronous: act, step and learn in turn, exactly reproducible).
+    pub actors: usize,
+    /// Updates between weight publications to the actors.
+    pub publish_every: u64,
+    /// How many updates actors may run ahead of the replay ratio.
+    pub max_lead_updates: u64,
     /// Preprocessing protocol.
     pub protocol: Protocol,
     /// Replay capacity in transitions.
@@ -152,6 +162,9 @@ impl Default for AtariRunConfig {
             steps: 2_500_000,
             envs: 4,
             env_threads: 2,
+            actors: 0,
+            publish_every: 100,
+            max_lead_updates: 8,
             protocol: Protocol::Paper,
             buffer_size: 1_000_000,
             learning_starts: 20_000,
@@ -211,6 +224,13 @@ impl AtariRunConfig {
             self.envs
         );
         ensure!(self.env_threads >= 1, "env_threads must be at least 1");
+        ensure!(
+            self.actors <= self.envs,
+            "actors ({}) must not exceed envs ({})",
+            self.actors,
+            self.envs
+        );
+        ensure!(self.publish_every >= 1, "publish_every must be at least 1");
         ensure!(
             self.buffer_size >= self.envs * 8,
             "buffer_size {} is too small for {} environments",
@@ -377,6 +397,244 @@ struct LoopState {
 
 const FRAME: usize = 84 * 84;
 
+/// The newest frame of every environment after a step, and what the step produced: what an
+/// actor sends the learner (a few KB per environment; the full stacks stay with the actor).
+struct StepMsg {
+    /// Index of the first environment of the sending actor.
+    first_env: usize,
+    actions: Vec<u8>,
+    transitions: Vec<envs::vector::Transition>,
+    /// Newest frame of each next (or final, when the episode ended) observation.
+    next_frames: Vec<u8>,
+    /// Newest frame of the reset observation of environments whose episode ended.
+    reset_frames: Vec<u8>,
+}
+
+impl StepMsg {
+    fn from_step(
+        first_env: usize,
+        actions: &[i64],
+        step: &envs::vector::VecStep<'_, u8>,
+        obs_len: usize,
+    ) -> Self {
+        let n = actions.len();
+        let mut next_frames = Vec::with_capacity(n * FRAME);
+        let mut reset_frames = vec![0u8; n * FRAME];
+        for (i, t) in step.transitions.iter().enumerate() {
+            let done = t.terminated || t.truncated;
+            let source = if done { step.final_obs } else { step.obs };
+            next_frames.extend_from_slice(newest_frame(source, i, obs_len));
+            if done {
+                reset_frames[i * FRAME..(i + 1) * FRAME]
+                    .copy_from_slice(newest_frame(step.obs, i, obs_len));
+            }
+        }
+        Self {
+            first_env,
+            actions: actions.iter().map(|&a| a as u8).collect(),
+            transitions: step.transitions.to_vec(),
+            next_frames,
+            reset_frames,
+        }
+    }
+}
+
+/// Everything on the learner's side of the loop.
+struct Learner<'a> {
+    cfg: &'a AtariRunConfig,
+    run: &'a RunDir,
+    agent: Dqn,
+    replay: FrameReplay,
+    scheduler: Scheduler,
+    rng: ChaCha8Rng,
+    state: LoopState,
+    log: MetricsLogger,
+    progress: Progress,
+    probe: Option<Tensor>,
+    last_return: Option<f64>,
+    recent: Recent,
+    sps: (Instant, u64),
+    obs_shape: [i64; 3],
+    frame_skip: u64,
+    replay_path: PathBuf,
+}
+
+impl Learner<'_> {
+    /// Stores one vector step of environments `msg.first_env..`.
+    fn ingest(&mut self, msg: &StepMsg) -> Result<()> {
+        for (k, t) in msg.transitions.iter().enumerate() {
+            let env = msg.first_env + k;
+            let done = t.terminated || t.truncated;
+            let next = &msg.next_frames[k * FRAME..(k + 1) * FRAME];
+            self.replay.add_step(
+                env,
+                msg.actions[k],
+                t.reward as f32,
+                t.terminated,
+                next,
+                done,
+            )?;
+            if done {
+                self.replay
+                    .start_episode(env, &msg.reset_frames[k * FRAME..(k + 1) * FRAME])?;
+            }
+            if let Some(ep) = t.info.episode {
+                self.state.episodes += 1;
+                self.last_return = Some(ep.episode_return);
+                self.log
+                    .scalar("charts/episodic_return", ep.episode_return, self.state.step)?;
+                self.log
+                    .scalar("charts/episodic_length", ep.length as f64, self.state.step)?;
+            }
+        }
+        self.state.step += msg.transitions.len() as u64;
+        Ok(())
+    }
+
+    /// Updates due by the replay ratio: exactly one per `steps_per_update` steps after warm-up.
+    fn updates_due(&self) -> u64 {
+        self.state.step.saturating_sub(self.state.warmup_until) / self.cfg.steps_per_update
+    }
+
+    fn epsilon(&self) -> f64 {
+        if self.state.step < self.state.warmup_until {
+            1.0
+        } else {
+            self.cfg.epsilon(self.state.step)
+        }
+    }
+
+    /// Everything after new data: updates, target, diagnostics, schedule, logs, evaluation,
+    /// checkpoints. `stride` is how many steps the data covered. Returns whether the weights
+    /// changed in a way actors must see now (an intervention).
+    fn tick(&mut self, stride: u64) -> Result<bool> {
+        let cfg = self.cfg;
+        let obs_shape = self.obs_shape;
+        let step = self.state.step;
+        while self.state.updates < self.updates_due() {
+            let batch = self.replay.sample(
+                cfg.batch_size,
+                NStep {
+                    n: cfg.n_step,
+                    gamma: cfg.gamma as f32,
+                },
+            )?;
+            let stats = self.agent.update(&batch, &obs_shape)?;
+            self.recent.add(stats.td_loss, stats.q_values);
+            self.state.updates += 1;
+        }
+        if step > self.state.warmup_until && self.probe.is_none() {
+            self.probe = Some(self.sample_obs()?);
+        }
+        if step / cfg.target_update_every > self.state.last_target_update / cfg.target_update_every
+        {
+            self.agent.update_target()?;
+            self.state.last_target_update = step;
+        }
+        let mut latest: BTreeMap<&str, f64> = BTreeMap::new();
+        if crossed(step, stride, cfg.plasticity_every) {
+            if let Some(p) = &self.probe {
+                latest = plasticity(&self.agent, p)?;
+                for (k, v) in &latest {
+                    self.log.scalar(&format!("plasticity/{k}"), *v, step)?;
+                }
+                for n in fire::metrics::param_norms(&self.agent.params())? {
+                    self.log.scalar(
+                        &format!("plasticity/weight_norm/{}", n.name),
+                        n.weight_norm,
+                        step,
+                    )?;
+                    self.log.scalar(
+                        &format!("plasticity/grad_norm/{}", n.name),
+                        n.grad_norm,
+                        step,
+                    )?;
+                }
+            }
+        }
+        let mut intervened = false;
+        if let Some(icfg) = cfg.intervention_config() {
+            if self.scheduler.due(step, |name| latest.get(name).copied()) {
+                self.intervene(&icfg)?;
+                intervened = true;
+            }
+        }
+        if crossed(step, stride, cfg.log_every) {
+            if let Some((loss, q)) = self.recent.take() {
+                self.log.scalar("losses/td_loss", loss, step)?;
+                self.log.scalar("losses/q_values", q, step)?;
+            }
+            let (clock, from) = self.sps;
+            let sps = (step - from) as f64 / clock.elapsed().as_secs_f64().max(1e-9);
+            self.log.scalar("charts/SPS", sps, step)?;
+            self.log.scalar("charts/epsilon", self.epsilon(), step)?;
+            self.sps = (Instant::now(), step);
+        }
+        if cfg.eval_every > 0 && crossed(step, stride, cfg.eval_every) {
+            let score = evaluate(&self.agent, cfg, &mut self.rng, step)?;
+            self.log.scalar("eval/episodic_return", score, step)?;
+        }
+        if cfg.checkpoint_every > 0 && crossed(step, stride, cfg.checkpoint_every) {
+            self.save()?;
+        }
+        self.progress.update(step, self.last_return);
+        Ok(intervened)
+    }
+
+    fn sample_obs(&mut self) -> Result<Tensor> {
+        let [c, h, w] = self.obs_shape;
+        let b = self.replay.sample(256, NStep::one(self.cfg.gamma as f32))?;
+        Ok(Tensor::from_slice(&b.obs).f_view([256, c, h, w])?)
+    }
+
+    fn intervene(&mut self, icfg: &InterventionConfig) -> Result<()> {
+        let step = self.state.step;
+        let started = Instant::now();
+        // ReDo scores neurons on the probe batch (or a fresh sample before it exists).
+        let probe = match &self.probe {
+            Some(p) => Some(p.shallow_clone()),
+            None if !self.replay.is_empty() => Some(self.sample_obs()?),
+            None => None,
+        };
+        let reports = self.agent.intervene(icfg, probe.as_ref())?;
+        let total_sfe: f64 = reports.iter().map(|r| r.sfe).sum();
+        self.log.scalar("interventions/count", 1.0, step)?;
+        self.log.scalar("interventions/sfe", total_sfe, step)?;
+        for r in &reports {
+            self.log
+                .scalar(&format!("interventions/sfe/{}", r.name), r.sfe, step)?;
+            if let Some(d) = r.dfi_after {
+                self.log
+                    .scalar(&format!("interventions/dfi_after/{}", r.name), d, step)?;
+            }
+        }
+        self.log.event(&serde_json::json!({
+            "step": step, "frames": step * self.frame_skip, "method": self.cfg.intervention,
+            "seconds": started.elapsed().as_secs_f64(), "parameters": reports,
+        }))?;
+        self.progress.println(&format!(
+            "step {step}: {:?} applied (SFE {total_sfe:.3e})",
+            self.cfg.intervention
+        ));
+        Ok(())
+    }
+
+    fn save(&mut self) -> Result<()> {
+        self.state.scheduler = self.scheduler.state();
+        self.state.rng = rng_bytes(&self.rng);
+        if self.cfg.checkpoint_replay {
+            self.replay.save(&self.replay_path)?;
+        }
+        checkpoint::save(
+            &self.run.checkpoint_dir(),
+            self.agent.state_tensors(),
+            &self.state,
+        )?;
+        self.log.flush()?;
+        Ok(())
+    }
+}
+
 /// Trains, logging into `run`; resumes from its checkpoint when `resume` is set.
 pub fn train(
     cfg: &AtariRunConfig,
@@ -392,21 +650,19 @@ pub fn train(
         .map(|i| AtariEnv::with_seed(&cfg.game, atari.clone(), &dir, cfg.seed * 1000 + i as u64))
         .collect::<Result<Vec<_>, _>>()?;
     let actions = envs[0].num_actions() as i64;
-    let mut vec = VecEnv::new(envs, cfg.env_threads)?;
     let arch = Architecture::NatureCnn {
         frames: atari.frame_stack as i64,
     };
-    let mut agent = Dqn::new(&arch, actions, cfg.dqn_config(), device)?;
-    let mut replay = FrameReplay::new(
+    let agent = Dqn::new(&arch, actions, cfg.dqn_config(), device)?;
+    let replay = FrameReplay::new(
         cfg.buffer_size,
         cfg.envs,
         FRAME,
         atari.frame_stack,
         cfg.seed,
     )?;
-    let mut scheduler = Scheduler::new(cfg.schedules()?);
-    let mut rng = ChaCha8Rng::seed_from_u64(cfg.seed);
-    let mut state = LoopState {
+    let scheduler = Scheduler::new(cfg.schedules()?);
+    let state = LoopState {
         step: 0,
         updates: 0,
         episodes: 0,
@@ -415,251 +671,292 @@ pub fn train(
         last_target_update: 0,
         warmup_until: cfg.learning_starts,
     };
-
-    let replay_path = run.checkpoint_dir().join("replay.bin");
+    let mut learner = Learner {
+        cfg,
+        run,
+        agent,
+        replay,
+        scheduler,
+        rng: ChaCha8Rng::seed_from_u64(cfg.seed),
+        state,
+        log: MetricsLogger::open(run.path(), u64::from(atari.frame_skip))?,
+        progress: Progress::new(if progress_to_terminal { cfg.steps } else { 0 }, 0),
+        probe: None,
+        last_return: None,
+        recent: Recent::default(),
+        sps: (Instant::now(), 0),
+        obs_shape: [
+            atari.frame_stack as i64,
+            atari.frame_size as i64,
+            atari.frame_size as i64,
+        ],
+        frame_skip: u64::from(atari.frame_skip),
+        replay_path: run.checkpoint_dir().join("replay.bin"),
+    };
     if resume {
         let (tensors, saved): (Vec<(String, Tensor)>, LoopState) =
             checkpoint::load(&run.checkpoint_dir())?;
-        agent.load_state(&tensors)?;
-        scheduler = scheduler.with_state(saved.scheduler);
-        rng = rng_from(&saved.rng).context("checkpoint: exploration generator state")?;
-        state = saved;
-        if cfg.checkpoint_replay && replay_path.is_file() {
-            replay = FrameReplay::load(&replay_path)?;
+        learner.agent.load_state(&tensors)?;
+        learner.scheduler = Scheduler::new(cfg.schedules()?).with_state(saved.scheduler);
+        learner.rng = rng_from(&saved.rng).context("checkpoint: exploration generator state")?;
+        learner.state = saved;
+        if cfg.checkpoint_replay && learner.replay_path.is_file() {
+            learner.replay = FrameReplay::load(&learner.replay_path)?;
         } else {
             // Without a saved replay, refill it before learning again.
-            state.warmup_until = state.step + cfg.learning_starts;
+            learner.state.warmup_until = learner.state.step + cfg.learning_starts;
         }
+        learner.progress.update(learner.state.step, None);
+        learner.sps = (Instant::now(), learner.state.step);
     }
-
-    let mut log = MetricsLogger::open(run.path(), u64::from(atari.frame_skip))?;
     let stop = StopSignal::install();
-    let progress = if progress_to_terminal {
-        Progress::new(cfg.steps, state.step)
+    let result = if cfg.actors == 0 {
+        run_synchronous(&mut learner, envs, &stop)
     } else {
-        Progress::new(0, 0)
+        run_threaded(&mut learner, envs, &stop, &arch, actions)
     };
-    let obs_shape = [
-        atari.frame_stack as i64,
-        atari.frame_size as i64,
-        atari.frame_size as i64,
-    ];
+    // Whatever happened, keep what was learned and logged (a diverged loss included: the
+    // checkpoint then holds the last weights, and the logs say when it diverged).
+    let saved = learner.save();
+    learner.progress.finish();
+    result?;
+    saved
+}
+
+/// Acting, stepping and learning take turns on this thread (stepping itself is parallel):
+/// exactly reproducible for a seed.
+fn run_synchronous(
+    learner: &mut Learner<'_>,
+    envs: Vec<AtariEnv>,
+    stop: &StopSignal,
+) -> Result<()> {
+    let cfg = learner.cfg;
+    let mut vec = VecEnv::new(envs, cfg.env_threads)?;
     let obs_len = vec.obs_len();
-
+    let [c, h, w] = learner.obs_shape;
     // Environments restart on resume (emulator state is not checkpointed), seeded by the step.
-    let mut obs: Vec<u8> = vec.reset(Some(cfg.seed * 1_000_003 + state.step))?.to_vec();
+    let mut obs: Vec<u8> = vec
+        .reset(Some(cfg.seed * 1_000_003 + learner.state.step))?
+        .to_vec();
     for i in 0..cfg.envs {
-        replay.start_episode(i, newest_frame(&obs, i, obs_len))?;
+        learner
+            .replay
+            .start_episode(i, newest_frame(&obs, i, obs_len))?;
     }
-    let mut probe: Option<Tensor> = None;
-    let mut last_return = None;
-    let mut recent = Recent::default();
-    let (mut sps_clock, mut sps_from) = (Instant::now(), state.step);
-    let intervention = cfg.intervention_config();
-
-    while state.step < cfg.steps {
+    while learner.state.step < cfg.steps {
         if stop.requested() {
-            progress.println("stopping: writing a checkpoint");
+            learner.progress.println("stopping: writing a checkpoint");
             break;
         }
-        let epsilon = if state.step < state.warmup_until {
-            1.0
-        } else {
-            cfg.epsilon(state.step)
-        };
-        let batch_obs = Tensor::from_slice(&obs).f_view([
-            cfg.envs as i64,
-            obs_shape[0],
-            obs_shape[1],
-            obs_shape[2],
-        ])?;
-        let chosen = agent.act(&batch_obs, epsilon, &mut rng)?;
-        let chosen_usize: Vec<usize> = chosen.iter().map(|&a| a as usize).collect();
-        let step = vec.step(&chosen_usize)?;
-        for (i, t) in step.transitions.iter().enumerate() {
-            let done = t.terminated || t.truncated;
-            let next = if done {
-                newest_frame(step.final_obs, i, obs_len)
-            } else {
-                newest_frame(step.obs, i, obs_len)
-            };
-            replay.add_step(
-                i,
-                chosen[i] as u8,
-                t.reward as f32,
-                t.terminated,
-                next,
-                done,
-            )?;
-            if done {
-                replay.start_episode(i, newest_frame(step.obs, i, obs_len))?;
-            }
-            if let Some(ep) = t.info.episode {
-                state.episodes += 1;
-                last_return = Some(ep.episode_return);
-                log.scalar("charts/episodic_return", ep.episode_return, state.step)?;
-                log.scalar("charts/episodic_length", ep.length as f64, state.step)?;
-            }
-        }
+        let batch_obs = Tensor::from_slice(&obs).f_view([cfg.envs as i64, c, h, w])?;
+        let epsilon = learner.epsilon();
+        let chosen = learner.agent.act(&batch_obs, epsilon, &mut learner.rng)?;
+        let as_usize: Vec<usize> = chosen.iter().map(|&a| a as usize).collect();
+        let step = vec.step(&as_usize)?;
+        let msg = StepMsg::from_step(0, &chosen, &step, obs_len);
         obs.copy_from_slice(step.obs);
-        state.step += cfg.envs as u64;
-
-        // Rate limiter: exactly one update per `steps_per_update` steps after warm-up.
-        if state.step > state.warmup_until {
-            let due = (state.step - state.warmup_until) / cfg.steps_per_update;
-            while state.updates < due {
-                let batch = replay.sample(
-                    cfg.batch_size,
-                    NStep {
-                        n: cfg.n_step,
-                        gamma: cfg.gamma as f32,
-                    },
-                )?;
-                let stats = agent.update(&batch, &obs_shape)?;
-                recent.add(stats.td_loss, stats.q_values);
-                state.updates += 1;
-            }
-            if probe.is_none() {
-                let b = replay.sample(256, NStep::one(cfg.gamma as f32))?;
-                probe = Some(Tensor::from_slice(&b.obs).f_view([
-                    256,
-                    obs_shape[0],
-                    obs_shape[1],
-                    obs_shape[2],
-                ])?);
-            }
-        }
-        if state.step / cfg.target_update_every > state.last_target_update / cfg.target_update_every
-        {
-            agent.update_target()?;
-            state.last_target_update = state.step;
-        }
-
-        let mut latest: BTreeMap<&str, f64> = BTreeMap::new();
-        if crossed(state.step, cfg.envs as u64, cfg.plasticity_every) {
-            if let Some(p) = &probe {
-                latest = plasticity(&agent, p)?;
-                for (k, v) in &latest {
-                    log.scalar(&format!("plasticity/{k}"), *v, state.step)?;
-                }
-                for n in fire::metrics::param_norms(&agent.params())? {
-                    log.scalar(
-                        &format!("plasticity/weight_norm/{}", n.name),
-                        n.weight_norm,
-                        state.step,
-                    )?;
-                    log.scalar(
-                        &format!("plasticity/grad_norm/{}", n.name),
-                        n.grad_norm,
-                        state.step,
-                    )?;
-                }
-            }
-        }
-        if let Some(icfg) = &intervention {
-            if scheduler.due(state.step, |name| latest.get(name).copied()) {
-                let started = Instant::now();
-                // ReDo scores neurons on the probe batch (or a fresh sample before it exists).
-                let sample;
-                let probe_ref = match &probe {
-                    Some(p) => Some(p),
-                    None if !replay.is_empty() => {
-                        let b = replay.sample(256, NStep::one(cfg.gamma as f32))?;
-                        sample = Tensor::from_slice(&b.obs).f_view([
-                            256,
-                            obs_shape[0],
-                            obs_shape[1],
-                            obs_shape[2],
-                        ])?;
-                        Some(&sample)
-                    }
-                    None => None,
-                };
-                let reports = agent.intervene(icfg, probe_ref)?;
-                let total_sfe: f64 = reports.iter().map(|r| r.sfe).sum();
-                log.scalar("interventions/count", 1.0, state.step)?;
-                log.scalar("interventions/sfe", total_sfe, state.step)?;
-                for r in &reports {
-                    log.scalar(&format!("interventions/sfe/{}", r.name), r.sfe, state.step)?;
-                    if let Some(d) = r.dfi_after {
-                        log.scalar(
-                            &format!("interventions/dfi_after/{}", r.name),
-                            d,
-                            state.step,
-                        )?;
-                    }
-                }
-                log.event(&serde_json::json!({
-                    "step": state.step, "frames": state.step * u64::from(atari.frame_skip),
-                    "method": cfg.intervention, "seconds": started.elapsed().as_secs_f64(), "parameters": reports,
-                }))?;
-                progress.println(&format!(
-                    "step {}: {:?} applied (SFE {total_sfe:.3e})",
-                    state.step, cfg.intervention
-                ));
-            }
-        }
-        if crossed(state.step, cfg.envs as u64, cfg.log_every) {
-            if let Some((loss, q)) = recent.take() {
-                log.scalar("losses/td_loss", loss, state.step)?;
-                log.scalar("losses/q_values", q, state.step)?;
-            }
-            let sps = (state.step - sps_from) as f64 / sps_clock.elapsed().as_secs_f64().max(1e-9);
-            log.scalar("charts/SPS", sps, state.step)?;
-            log.scalar("charts/epsilon", epsilon, state.step)?;
-            (sps_clock, sps_from) = (Instant::now(), state.step);
-        }
-        if cfg.eval_every > 0 && crossed(state.step, cfg.envs as u64, cfg.eval_every) {
-            let score = evaluate(&agent, cfg, &mut rng, state.step)?;
-            log.scalar("eval/episodic_return", score, state.step)?;
-        }
-        if cfg.checkpoint_every > 0 && crossed(state.step, cfg.envs as u64, cfg.checkpoint_every) {
-            save(
-                &agent,
-                &mut state,
-                &scheduler,
-                &rng,
-                run,
-                cfg,
-                &replay,
-                &replay_path,
-            )?;
-            log.flush()?;
-        }
-        progress.update(state.step, last_return);
+        learner.ingest(&msg)?;
+        learner.tick(cfg.envs as u64)?;
     }
-    save(
-        &agent,
-        &mut state,
-        &scheduler,
-        &rng,
-        run,
-        cfg,
-        &replay,
-        &replay_path,
-    )?;
-    log.flush()?;
-    progress.finish();
     Ok(())
 }
 
-#[allow(clippy::too_many_arguments)]
-fn save(
-    agent: &Dqn,
-    state: &mut LoopState,
-    scheduler: &Scheduler,
-    rng: &ChaCha8Rng,
-    run: &RunDir,
-    cfg: &AtariRunConfig,
-    replay: &FrameReplay,
-    replay_path: &Path,
+/// Shared between the learner and its actors.
+struct Shared {
+    /// Environment steps sent by all actors.
+    sent: AtomicU64,
+    /// Gradient updates done by the learner.
+    updates: AtomicU64,
+    /// Steps before which actors act at random, and exploration epsilon (f64 bits).
+    warmup_until: AtomicU64,
+    epsilon_bits: AtomicU64,
+    /// The latest published weights and their version.
+    weights: Mutex<(u64, Vec<(String, Tensor)>)>,
+    stop: AtomicBool,
+}
+
+/// Actor threads each own a slice of the environments and a CPU copy of the policy; they send
+/// steps to the learner over a bounded crossbeam channel. The learner publishes its weights
+/// every `publish_every` updates and after interventions. A rate limiter makes actors wait
+/// when they are more than `max_lead_updates` updates ahead of the replay ratio, so the ratio
+/// of updates to steps holds whatever the threads' speeds.
+fn run_threaded(
+    learner: &mut Learner<'_>,
+    envs: Vec<AtariEnv>,
+    stop: &StopSignal,
+    arch: &Architecture,
+    actions: i64,
 ) -> Result<()> {
-    state.scheduler = scheduler.state();
-    state.rng = rng_bytes(rng);
-    if cfg.checkpoint_replay {
-        replay.save(replay_path)?;
+    let cfg = learner.cfg;
+    let actors = cfg.actors.min(cfg.envs);
+    let per_actor = cfg.envs.div_ceil(actors);
+    let publish = |agent: &Dqn| -> Result<Vec<(String, Tensor)>> {
+        agent
+            .params()
+            .into_iter()
+            .map(|(n, t)| Ok((n, t.f_detach()?.f_to_device(Device::Cpu)?.copy())))
+            .collect()
+    };
+    let shared = Arc::new(Shared {
+        sent: AtomicU64::new(learner.state.step),
+        updates: AtomicU64::new(learner.state.updates),
+        warmup_until: AtomicU64::new(learner.state.warmup_until),
+        epsilon_bits: AtomicU64::new(learner.epsilon().to_bits()),
+        weights: Mutex::new((1, publish(&learner.agent)?)),
+        stop: AtomicBool::new(false),
+    });
+    let (tx, rx) = crossbeam_channel::bounded::<Result<StepMsg>>(4 * actors);
+    let mut envs = envs;
+    let mut handles = Vec::new();
+    let mut first_env = 0;
+    let mut actor_index = 0;
+    while !envs.is_empty() {
+        let rest = envs.split_off(per_actor.min(envs.len()));
+        let mine = std::mem::replace(&mut envs, rest);
+        let n = mine.len();
+        let (tx, shared, arch) = (tx.clone(), shared.clone(), arch.clone());
+        let seed = cfg.seed * 1_000_003 + learner.state.step + first_env as u64;
+        let threads = (cfg.env_threads / actors).max(1);
+        let spu = cfg.steps_per_update;
+        let lead = cfg.max_lead_updates;
+        let rng_seed = cfg.seed.wrapping_mul(31).wrapping_add(actor_index);
+        // The learner records the first frame of each episode before any step arrives.
+        let mut vec = VecEnv::new(mine, threads)?;
+        let obs = vec.reset(Some(seed))?.to_vec();
+        let obs_len = vec.obs_len();
+        for i in 0..n {
+            learner
+                .replay
+                .start_episode(first_env + i, newest_frame(&obs, i, obs_len))?;
+        }
+        handles.push(
+            std::thread::Builder::new()
+                .name(format!("actor-{actor_index}"))
+                .spawn(move || {
+                    let result = actor_loop(
+                        vec, obs, first_env, &shared, &tx, &arch, actions, spu, lead, rng_seed,
+                    );
+                    if let Err(e) = result {
+                        let _ = tx.send(Err(e));
+                    }
+                })?,
+        );
+        first_env += n;
+        actor_index += 1;
     }
-    checkpoint::save(&run.checkpoint_dir(), agent.state_tensors(), state)?;
+    drop(tx);
+    let result = (|| -> Result<()> {
+        while learner.state.step < cfg.steps {
+            if stop.requested() {
+                learner.progress.println("stopping: writing a checkpoint");
+                break;
+            }
+            let msg = match rx.recv_timeout(std::time::Duration::from_secs(60)) {
+                Ok(msg) => msg?,
+                Err(_) => bail!("actors stopped sending steps"),
+            };
+            let stride = msg.transitions.len() as u64;
+            learner.ingest(&msg)?;
+            let intervened = learner.tick(stride)?;
+            shared
+                .updates
+                .store(learner.state.updates, Ordering::SeqCst);
+            shared
+                .warmup_until
+                .store(learner.state.warmup_until, Ordering::SeqCst);
+            shared
+                .epsilon_bits
+                .store(learner.epsilon().to_bits(), Ordering::SeqCst);
+            if intervened
+                || (learner.state.updates > 0 && learner.state.updates % cfg.publish_every == 0)
+            {
+                let weights = publish(&learner.agent)?;
+                let mut slot = shared.weights.lock().expect("weights lock");
+                *slot = (slot.0 + 1, weights);
+            }
+        }
+        Ok(())
+    })();
+    shared.stop.store(true, Ordering::SeqCst);
+    drop(rx);
+    for h in handles {
+        let _ = h.join();
+    }
+    result
+}
+
+#[allow(clippy::too_many_arguments)]
+fn actor_loop(
+    mut vec: VecEnv<AtariEnv>,
+    mut obs: Vec<u8>,
+    first_env: usize,
+    shared: &Shared,
+    tx: &crossbeam_channel::Sender<Result<StepMsg>>,
+    arch: &Architecture,
+    actions: i64,
+    steps_per_update: u64,
+    max_lead_updates: u64,
+    rng_seed: u64,
+) -> Result<()> {
+    let n = vec.len();
+    let obs_len = vec.obs_len();
+    let policy_vs = tch::nn::VarStore::new(Device::Cpu);
+    let policy = QNetwork::new(&policy_vs.root(), arch, actions);
+    let mut version = 0;
+    let mut rng = ChaCha8Rng::seed_from_u64(rng_seed);
+    let frames = (obs_len / FRAME) as i64;
+    while !shared.stop.load(Ordering::SeqCst) {
+        // Rate limiter: past warm-up, stay within `max_lead_updates` of the replay ratio.
+        loop {
+            let sent = shared.sent.load(Ordering::SeqCst);
+            let warm = shared.warmup_until.load(Ordering::SeqCst);
+            let allowed = warm
+                + (shared.updates.load(Ordering::SeqCst) + max_lead_updates) * steps_per_update;
+            if sent < warm || sent < allowed || shared.stop.load(Ordering::SeqCst) {
+                break;
+            }
+            std::thread::sleep(std::time::Duration::from_micros(200));
+        }
+        {
+            let slot = shared.weights.lock().expect("weights lock");
+            if slot.0 != version {
+                let vars = policy_vs.variables();
+                tch::no_grad(|| -> Result<()> {
+                    for (name, t) in &slot.1 {
+                        let mut dst = vars
+                            .get(name)
+                            .context("published weights match the policy")?
+                            .shallow_clone();
+                        dst.f_copy_(t)?;
+                    }
+                    Ok(())
+                })?;
+                version = slot.0;
+            }
+        }
+        let epsilon = f64::from_bits(shared.epsilon_bits.load(Ordering::SeqCst));
+        let batch = Tensor::from_slice(&obs).f_view([n as i64, frames, 84, 84])?;
+        let greedy = tch::no_grad(|| policy.forward(&batch).f_argmax(-1, false))?;
+        let greedy = Vec::<i64>::try_from(&greedy)?;
+        let chosen: Vec<i64> = greedy
+            .into_iter()
+            .map(|a| {
+                if rng.random::<f64>() < epsilon {
+                    rng.random_range(0..actions)
+                } else {
+                    a
+                }
+            })
+            .collect();
+        let as_usize: Vec<usize> = chosen.iter().map(|&a| a as usize).collect();
+        let step = vec.step(&as_usize)?;
+        let msg = StepMsg::from_step(first_env, &chosen, &step, obs_len);
+        obs.copy_from_slice(step.obs);
+        shared.sent.fetch_add(n as u64, Ordering::SeqCst);
+        if tx.send(Ok(msg)).is_err() {
+            break; // the learner is done
+        }
+    }
     Ok(())
 }
 

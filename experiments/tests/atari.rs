@@ -254,3 +254,43 @@ fn shipped_configs_parse_and_validate() {
     }
     assert!(n >= 3, "expected the paper's configs in {}", dir.display());
 }
+
+#[test]
+fn actor_threads_hold_the_replay_ratio() {
+    let tmp = tempfile::tempdir().unwrap();
+    let run = tmp.path().join("threaded");
+    let out = atari(&[
+        "--steps",
+        "2400",
+        "--envs",
+        "4",
+        "--actors",
+        "2",
+        "--learning-starts",
+        "800",
+        "--fire-at",
+        "1600",
+        "--eval-every",
+        "0",
+        "--buffer-size",
+        "10k",
+        "--device",
+        "cpu",
+        "--run-dir",
+        run.to_str().unwrap(),
+    ]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let state: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(run.join("checkpoint/state.json")).unwrap()).unwrap();
+    assert_eq!(state["state"]["step"], 2400);
+    assert_eq!(
+        state["state"]["updates"], 400,
+        "(2400 - 800) / 4 updates, whatever the threads' speeds"
+    );
+    let events = std::fs::read_to_string(run.join("interventions.jsonl")).unwrap();
+    assert_eq!(events.lines().count(), 1);
+}

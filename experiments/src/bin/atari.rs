@@ -52,9 +52,13 @@ struct Args {
     /// Parallel environments [default: 4].
     #[arg(long)]
     envs: Option<usize>,
-    /// Threads stepping the environments (the acting runs on the learner's thread) [default: 2].
+    /// Actor threads stepping the environments apart from the learner, over crossbeam
+    /// channels; 0 = synchronous, exactly reproducible for a seed [default: 0].
     #[arg(long)]
     actors: Option<usize>,
+    /// Threads stepping the environments (shared among the actors) [default: 2].
+    #[arg(long)]
+    env_threads: Option<usize>,
     /// Preprocessing protocol [default: paper].
     #[arg(long, value_enum)]
     protocol: Option<Protocol>,
@@ -160,6 +164,9 @@ fn apply_flags(cfg: &mut AtariRunConfig, a: &Args) -> Result<()> {
         cfg.envs = v;
     }
     if let Some(v) = a.actors {
+        cfg.actors = v;
+    }
+    if let Some(v) = a.env_threads {
         cfg.env_threads = v;
     }
     if let Some(v) = a.protocol {
