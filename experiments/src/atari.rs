@@ -45,6 +45,8 @@ pub enum InterventionChoice {
     ShrinkPerturb,
     /// ReDo: recycle dormant neurons (tau `redo_tau`) on the probe batch.
     Redo,
+    /// Plasticity injection: freeze the head, add a fresh one minus its frozen copy. Once.
+    PlasticityInjection,
     /// Never intervene (the schedule is ignored).
     None,
 }
@@ -270,6 +272,12 @@ impl AtariRunConfig {
             bail!("fire_every must be positive");
         }
         self.schedules()?;
+        if self.intervention == InterventionChoice::PlasticityInjection {
+            ensure!(
+                self.fire_every.is_none() && self.fire_when.is_none() && self.fire_at.len() <= 1,
+                "plasticity-injection is applied once: schedule it with a single --fire-at"
+            );
+        }
         self.dqn_config().adam.validate()?;
         ensure!(
             self.target_tau > 0.0 && self.target_tau <= 1.0,
@@ -338,6 +346,7 @@ impl AtariRunConfig {
             InterventionChoice::FullReset => DqnIntervention::FullReset,
             InterventionChoice::ShrinkPerturb => DqnIntervention::ShrinkPerturb,
             InterventionChoice::Redo => DqnIntervention::Redo,
+            InterventionChoice::PlasticityInjection => DqnIntervention::PlasticityInjection,
             InterventionChoice::None => return None,
         };
         Some(InterventionConfig {
@@ -597,7 +606,7 @@ impl Learner<'_> {
             None => None,
         };
         let reports = self.agent.intervene(icfg, probe.as_ref())?;
-        let total_sfe: f64 = reports.iter().map(|r| r.sfe).sum();
+        let total_sfe = reports.iter().fold(0.0, |sum, r| sum + r.sfe);
         self.log.scalar("interventions/count", 1.0, step)?;
         self.log.scalar("interventions/sfe", total_sfe, step)?;
         for r in &reports {
@@ -845,6 +854,7 @@ fn run_threaded(
         actor_index += 1;
     }
     drop(tx);
+    let mut published_at = learner.state.updates;
     let result = (|| -> Result<()> {
         while learner.state.step < cfg.steps {
             if stop.requested() {
@@ -867,10 +877,9 @@ fn run_threaded(
             shared
                 .epsilon_bits
                 .store(learner.epsilon().to_bits(), Ordering::SeqCst);
-            if intervened
-                || (learner.state.updates > 0 && learner.state.updates % cfg.publish_every == 0)
-            {
+            if intervened || learner.state.updates >= published_at + cfg.publish_every {
                 let weights = publish(&learner.agent)?;
+                published_at = learner.state.updates;
                 let mut slot = shared.weights.lock().expect("weights lock");
                 *slot = (slot.0 + 1, weights);
             }

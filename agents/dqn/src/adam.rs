@@ -113,7 +113,8 @@ impl Adam {
         tch::no_grad(|| -> Result<()> {
             for (name, p) in params {
                 let g = p.grad();
-                if !g.defined() {
+                // Frozen parameters (plasticity injection) are not updated, stale gradient or not.
+                if !g.defined() || !p.requires_grad() {
                     continue;
                 }
                 let missing = || Error::Config {
@@ -137,6 +138,18 @@ impl Adam {
             }
             Ok(())
         })
+    }
+
+    /// Adds zero moments for parameters it does not know yet (after plasticity injection).
+    pub fn track(&mut self, params: &[(String, Tensor)]) {
+        for (n, t) in params {
+            self.first
+                .entry(n.clone())
+                .or_insert_with(|| t.zeros_like());
+            self.second
+                .entry(n.clone())
+                .or_insert_with(|| t.zeros_like());
+        }
     }
 
     /// Zeroes every moment and the step count (a fresh optimiser on the same parameters).

@@ -75,6 +75,9 @@ pub enum DqnIntervention {
     /// ReDo: recycle tau-dormant neurons of every hidden layer (fresh incoming weights, zero
     /// outgoing weights, zero Adam moments); needs a batch of observations.
     Redo,
+    /// Plasticity injection: freeze the head, add a fresh head and subtract its frozen copy
+    /// (outputs unchanged at that moment), fresh optimiser state. Once per run.
+    PlasticityInjection,
 }
 
 /// The parts of an intervention a user may switch. Defaults follow FIRE.md section 3.
@@ -298,6 +301,11 @@ impl Dqn {
         cfg: &InterventionConfig,
         probe: Option<&Tensor>,
     ) -> Result<Vec<ParamReport>> {
+        if cfg.method == DqnIntervention::PlasticityInjection {
+            // Changes the architecture rather than values: nothing to report per parameter.
+            self.inject()?;
+            return Ok(Vec::new());
+        }
         let params = self.params();
         let sources = Sources {
             initial: Some(&self.initial),
@@ -326,6 +334,8 @@ impl Dqn {
                 Intervention::ShrinkPerturb(ShrinkPerturb::TowardInit { shrink: cfg.shrink })
                     .apply(&params, &encoder, sources)?
             }
+            // Handled before the parameters were borrowed, above.
+            DqnIntervention::PlasticityInjection => Vec::new(),
             DqnIntervention::Redo => {
                 let probe = probe.ok_or_else(|| Error::Config {
                     field: "redo",
@@ -352,6 +362,58 @@ impl Dqn {
             self.adam.reset();
         }
         Ok(reports)
+    }
+
+    /// Plasticity injection on the online and target networks; the new head's initial values
+    /// join theta_0 and the optimiser starts afresh.
+    pub fn inject(&mut self) -> Result<()> {
+        if self.online.is_injected() {
+            return Err(Error::Config {
+                field: "plasticity injection",
+                reason: "was already applied to this network (it is applied once)".into(),
+            });
+        }
+        for (vs, net) in [
+            (&self.online_vs, &mut self.online),
+            (&self.target_vs, &mut self.target),
+        ] {
+            net.inject(&vs.root());
+        }
+        tch::no_grad(|| -> Result<()> {
+            let vars = self.online_vs.variables();
+            for (name, t) in &vars {
+                if let Some(rest) = name.strip_prefix("q.injected.") {
+                    let mut frozen = vars[&format!("q.injected_frozen.{rest}")].shallow_clone();
+                    frozen.f_copy_(t)?;
+                }
+            }
+            Ok(())
+        })?;
+        for (name, t) in self.online_vs.variables() {
+            if name.starts_with("q.head.") || name.starts_with("q.injected_frozen.") {
+                let _ = t.set_requires_grad(false);
+            }
+        }
+        for (_, t) in self.target_vs.variables() {
+            let _ = t.set_requires_grad(false);
+        }
+        let params = self.params();
+        let mut initial: Vec<(String, Tensor)> = Vec::new();
+        for (name, t) in &params {
+            let saved = match self.initial.get(name, t, "theta_0") {
+                Ok(init) => init.shallow_clone(),
+                Err(_) => t.detach().copy(),
+            };
+            initial.push((name.clone(), saved));
+        }
+        self.initial = ParamSnapshot::from_tensors(initial);
+        self.adam.track(&params);
+        self.adam.reset();
+        let tau = self.config.tau;
+        self.config.tau = 1.0;
+        let synced = self.update_target();
+        self.config.tau = tau;
+        synced
     }
 
     /// ReDo on every hidden layer; reports the changed weights (action `recycled`).
@@ -447,8 +509,15 @@ impl Dqn {
         out
     }
 
-    /// Restores what [`state_tensors`](Self::state_tensors) saved.
+    /// Restores what [`state_tensors`](Self::state_tensors) saved (re-applying plasticity
+    /// injection first when the checkpoint has an injected head).
     pub fn load_state(&mut self, tensors: &[(String, Tensor)]) -> Result<()> {
+        let injected = tensors
+            .iter()
+            .any(|(n, _)| n.starts_with("online.q.injected."));
+        if injected && !self.online.is_injected() {
+            self.inject()?;
+        }
         let find = |key: &str| {
             tensors
                 .iter()

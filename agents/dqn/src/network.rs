@@ -34,6 +34,10 @@ pub struct QNetwork {
     /// hidden activation `k` of `forward_with_features` is produced by layer `k` and consumed
     /// by layer `k + 1`.
     layers: Vec<String>,
+    /// Plasticity injection: a trainable fresh head and its frozen initial copy.
+    injected: Option<(Vec<nn::Linear>, Vec<nn::Linear>)>,
+    /// Shapes of the head's layers `(d_in, d_out)`, to build injected heads alike.
+    head_shapes: Vec<(i64, i64)>,
 }
 
 #[derive(Debug)]
@@ -94,6 +98,8 @@ impl QNetwork {
                         linear(&head / "fc2", 512, actions),
                     ],
                     scale_pixels: true,
+                    injected: None,
+                    head_shapes: vec![(64 * 7 * 7, 512), (512, actions)],
                     layers: [
                         "q.encoder.conv1",
                         "q.encoder.conv2",
@@ -119,6 +125,8 @@ impl QNetwork {
                     encoder,
                     head: vec![linear(&head / "out", d, actions)],
                     scale_pixels: false,
+                    injected: None,
+                    head_shapes: vec![(d, actions)],
                     layers,
                 }
             }
@@ -153,6 +161,7 @@ impl QNetwork {
                 hidden.push(x.shallow_clone());
             }
         }
+        let features = x.shallow_clone();
         let last = self.head.len() - 1;
         for (i, l) in self.head.iter().enumerate() {
             x = l.forward(&x);
@@ -161,6 +170,43 @@ impl QNetwork {
                 hidden.push(x.shallow_clone());
             }
         }
+        if let Some((fresh, frozen)) = &self.injected {
+            // h(phi) + h'(phi) - h'_0(phi): unchanged at the moment of injection.
+            x = x + run_head(fresh, &features) - run_head(frozen, &features);
+        }
         (x, hidden)
     }
+
+    /// Whether plasticity injection was applied.
+    pub fn is_injected(&self) -> bool {
+        self.injected.is_some()
+    }
+
+    /// Plasticity injection (Nikishin et al., 2023): adds a fresh head under
+    /// `q.injected.*` and a frozen copy of it under `q.injected_frozen.*`. The caller
+    /// freezes the old head and copies `injected` into `injected_frozen`.
+    pub fn inject(&mut self, root: &nn::Path) {
+        let build = |prefix: &str| -> Vec<nn::Linear> {
+            let p = root / "q" / prefix;
+            self.head_shapes
+                .iter()
+                .enumerate()
+                .map(|(i, &(d_in, d_out))| linear(&p / format!("fc{}", i + 1), d_in, d_out))
+                .collect()
+        };
+        let fresh = build("injected");
+        let frozen = build("injected_frozen");
+        self.injected = Some((fresh, frozen));
+    }
+}
+
+fn run_head(layers: &[nn::Linear], x: &Tensor) -> Tensor {
+    let mut x = x.shallow_clone();
+    for (i, l) in layers.iter().enumerate() {
+        x = l.forward(&x);
+        if i + 1 < layers.len() {
+            x = x.relu();
+        }
+    }
+    x
 }

@@ -140,3 +140,56 @@ fn redo_recycles_dead_units_zeroes_their_moments_and_keeps_outputs() {
         "recycling leaves the outputs unchanged"
     );
 }
+
+#[test]
+fn plasticity_injection_keeps_outputs_trains_only_the_new_head_and_checkpoints() {
+    let mut a = agent();
+    a.update(&batch(1), &[4]).unwrap();
+    let probe = Tensor::from_slice(&batch(5).obs).view([32, 4]);
+    let q_before = a.online().forward(&probe);
+    let cfg = InterventionConfig {
+        method: DqnIntervention::PlasticityInjection,
+        ..InterventionConfig::default()
+    };
+    a.intervene(&cfg, None).unwrap();
+    assert!(
+        a.online()
+            .forward(&probe)
+            .allclose(&q_before, 1e-5, 1e-5, false),
+        "unchanged at injection"
+    );
+    let old_head = param(&a, "q.head.out.weight");
+    let new_head = param(&a, "q.injected.fc1.weight");
+    let frozen = param(&a, "q.injected_frozen.fc1.weight");
+    assert!(new_head.equal(&frozen));
+    for s in 10..15 {
+        a.update(&batch(s), &[4]).unwrap();
+    }
+    assert!(
+        param(&a, "q.head.out.weight").equal(&old_head),
+        "the old head is frozen"
+    );
+    assert!(
+        param(&a, "q.injected_frozen.fc1.weight").equal(&frozen),
+        "the copy is frozen"
+    );
+    assert!(
+        !param(&a, "q.injected.fc1.weight").equal(&new_head),
+        "the new head learns"
+    );
+    assert!(a.intervene(&cfg, None).is_err(), "injection happens once");
+
+    // A fresh agent restores the injected architecture from the checkpoint tensors.
+    let saved = a
+        .state_tensors()
+        .into_iter()
+        .map(|(n, t)| (n, t.copy()))
+        .collect::<Vec<_>>();
+    let mut b = agent();
+    b.load_state(&saved).unwrap();
+    assert!(b.online().is_injected());
+    assert!(b
+        .online()
+        .forward(&probe)
+        .allclose(&a.online().forward(&probe), 1e-6, 1e-6, false));
+}
