@@ -644,13 +644,22 @@ impl Learner<'_> {
     }
 }
 
+/// How a training run ended.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Outcome {
+    /// All steps done.
+    Finished,
+    /// Ctrl-C or SIGTERM: checkpointed at this step.
+    Stopped(u64),
+}
+
 /// Trains, logging into `run`; resumes from its checkpoint when `resume` is set.
 pub fn train(
     cfg: &AtariRunConfig,
     run: &RunDir,
     resume: bool,
     progress_to_terminal: bool,
-) -> Result<()> {
+) -> Result<Outcome> {
     let device = cfg.device()?;
     tch::manual_seed(cfg.seed as i64);
     let atari = cfg.atari_config();
@@ -729,7 +738,12 @@ pub fn train(
     let saved = learner.save();
     learner.progress.finish();
     result?;
-    saved
+    saved?;
+    Ok(if learner.state.step >= cfg.steps {
+        Outcome::Finished
+    } else {
+        Outcome::Stopped(learner.state.step)
+    })
 }
 
 /// Acting, stepping and learning take turns on this thread (stepping itself is parallel):

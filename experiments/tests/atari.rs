@@ -294,3 +294,77 @@ fn actor_threads_hold_the_replay_ratio() {
     let events = std::fs::read_to_string(run.join("interventions.jsonl")).unwrap();
     assert_eq!(events.lines().count(), 1);
 }
+
+fn checkpoint_step(run: &Path) -> Option<u64> {
+    let text = std::fs::read(run.join("checkpoint/state.json")).ok()?;
+    let state: serde_json::Value = serde_json::from_slice(&text).ok()?;
+    state["state"]["step"].as_u64()
+}
+
+#[test]
+fn killed_runs_resume_from_their_last_checkpoint_and_sigint_checkpoints() {
+    let tmp = tempfile::tempdir().unwrap();
+    let run = tmp.path().join("run");
+    let r = run.to_str().unwrap();
+    // Random acting only (learning never starts), so steps are cheap.
+    let mut child = Command::new(env!("CARGO_BIN_EXE_atari"))
+        .args([
+            "--steps",
+            "1M",
+            "--learning-starts",
+            "1M",
+            "--checkpoint-every",
+            "1k",
+            "--eval-every",
+            "0",
+            "--buffer-size",
+            "20k",
+            "--device",
+            "cpu",
+            "--run-dir",
+            r,
+        ])
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let started = std::time::Instant::now();
+    while checkpoint_step(&run).is_none_or(|s| s < 2000) {
+        assert!(
+            started.elapsed().as_secs() < 120,
+            "no checkpoint within two minutes"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(200));
+    }
+    child.kill().unwrap(); // SIGKILL: no chance to clean up
+    child.wait().unwrap();
+    let at_kill = checkpoint_step(&run).expect("the last checkpoint is intact");
+    assert!(at_kill >= 2000);
+
+    let target = (at_kill + 800).to_string();
+    let out = atari(&["--resume", r, "--steps", &target]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(checkpoint_step(&run), Some(at_kill + 800));
+
+    // SIGINT: the run stops, checkpoints where it is and exits 130.
+    let mut child = Command::new(env!("CARGO_BIN_EXE_atari"))
+        .args(["--resume", r, "--steps", "1M"])
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    std::thread::sleep(std::time::Duration::from_secs(6));
+    let status = Command::new("kill")
+        .args(["-INT", &child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(status.success());
+    let status = child.wait().unwrap();
+    assert_eq!(status.code(), Some(130));
+    assert!(
+        checkpoint_step(&run).unwrap() > at_kill + 800,
+        "a checkpoint at the stopping step"
+    );
+}

@@ -14,7 +14,7 @@ use std::process::ExitCode;
 use anyhow::{Context, Result};
 use clap::Parser;
 use experiments::atari::{
-    default_run_dir, train, AtariRunConfig, DeviceChoice, InterventionChoice, Protocol,
+    default_run_dir, train, AtariRunConfig, DeviceChoice, InterventionChoice, Outcome, Protocol,
 };
 use fire::parse_steps;
 use runtime::RunDir;
@@ -95,12 +95,14 @@ fn steps(s: &str) -> Result<u64, String> {
 fn main() -> ExitCode {
     let args: Args = fire::cli::parse_or_exit("atari");
     match run(args) {
-        Ok(()) => ExitCode::SUCCESS,
+        Ok(Outcome::Finished) => ExitCode::SUCCESS,
+        // As a shell reports a process ended by SIGINT.
+        Ok(Outcome::Stopped(_)) => ExitCode::from(130),
         Err(err) => fire::cli::report_error("atari", &err),
     }
 }
 
-fn run(args: Args) -> Result<()> {
+fn run(args: Args) -> Result<Outcome> {
     let (cfg, run_dir, resume) = if let Some(dir) = &args.resume {
         let run = RunDir::reopen(dir)?;
         let mut cfg = AtariRunConfig::from_toml_file(&run.config_file())?;
@@ -126,22 +128,32 @@ fn run(args: Args) -> Result<()> {
         "atari: {} with {:?} ({}), {} steps, {} envs, device {:?}; logging to {}",
         cfg.game,
         cfg.intervention,
-        cfg.schedules()?
-            .iter()
-            .map(|s| s.to_string())
-            .collect::<Vec<_>>()
-            .join("; "),
+        schedule_text(&cfg)?,
         fire::schedule::format_steps(cfg.steps),
         cfg.envs,
         cfg.device()?,
         run_dir.path().display()
     );
-    train(&cfg, &run_dir, resume, true)?;
-    eprintln!(
-        "atari: done; tensorboard --logdir {}",
-        run_dir.path().display()
-    );
-    Ok(())
+    let outcome = train(&cfg, &run_dir, resume, true)?;
+    let dir = run_dir.path().display();
+    match outcome {
+        Outcome::Finished => eprintln!("atari: done; tensorboard --logdir {dir}"),
+        Outcome::Stopped(step) => {
+            eprintln!(
+                "atari: stopped at step {step} with a checkpoint; continue with --resume {dir}"
+            )
+        }
+    }
+    Ok(outcome)
+}
+
+fn schedule_text(cfg: &AtariRunConfig) -> Result<String> {
+    let rules: Vec<String> = cfg.schedules()?.iter().map(|s| s.to_string()).collect();
+    Ok(if rules.is_empty() {
+        "no schedule: never applied".into()
+    } else {
+        rules.join("; ")
+    })
 }
 
 fn apply_flags(cfg: &mut AtariRunConfig, a: &Args) -> Result<()> {
