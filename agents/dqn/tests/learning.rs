@@ -51,9 +51,14 @@ fn evaluate(agent: &Dqn, episodes: u64) -> f64 {
     total / episodes as f64
 }
 
+/// libtorch's generator and thread count are process-wide: runs in this binary take turns, or
+/// tests running in parallel would draw from each other's generator.
+static LIBTORCH: std::sync::Mutex<()> = std::sync::Mutex::new(());
+
 /// Synchronous DQN on CartPole; stops early once 20 greedy episodes average >= 195.
 /// `fire_at` applies FIRE (with the head reset) at that step.
 fn train(seed: u64, budget: u64, fire_at: Option<u64>) -> Run {
+    let _turn = LIBTORCH.lock().unwrap_or_else(|e| e.into_inner());
     tch::set_num_threads(1); // one thread: reductions in a fixed order, runs repeat exactly
     tch::manual_seed(seed as i64);
     let mut agent = Dqn::new(
