@@ -158,6 +158,8 @@ pub struct AtariRunConfig {
 
 impl Default for AtariRunConfig {
     fn default() -> Self {
+        // The intervention's parts default to the learner's own defaults (the paper's).
+        let parts = InterventionConfig::default();
         Self {
             game: "Breakout".into(),
             seed: 1,
@@ -195,12 +197,12 @@ impl Default for AtariRunConfig {
             fire_every: None,
             fire_when: None,
             fire_cooldown: 0,
-            reset_head: true,
-            sync_target: true,
-            reset_optimizer: false,
-            fire_iterations: 10,
-            shrink: 0.2,
-            redo_tau: 0.1,
+            reset_head: parts.reset_head,
+            sync_target: parts.sync_target,
+            reset_optimizer: parts.reset_optimizer,
+            fire_iterations: parts.fire_iterations,
+            shrink: parts.shrink,
+            redo_tau: parts.redo_tau,
             device: DeviceChoice::Auto,
         }
     }
