@@ -735,9 +735,13 @@ pub fn train(
     } else {
         run_threaded(&mut learner, envs, &stop, &arch, actions)
     };
-    // Whatever happened, keep what was learned and logged (a diverged loss included: the
-    // checkpoint then holds the last weights, and the logs say when it diverged).
-    let saved = learner.save();
+    // A clean end (done, Ctrl-C, SIGTERM) checkpoints where it is. After an error, a diverged
+    // loss above all, the last periodic checkpoint is kept rather than overwritten with weights
+    // that may be the cause; the logs are flushed either way.
+    let saved = match &result {
+        Ok(()) => learner.save(),
+        Err(_) => learner.log.flush().map_err(Into::into),
+    };
     learner.progress.finish();
     result?;
     saved?;

@@ -368,3 +368,42 @@ fn killed_runs_resume_from_their_last_checkpoint_and_sigint_checkpoints() {
         "a checkpoint at the stopping step"
     );
 }
+
+#[test]
+fn a_diverged_loss_stops_with_a_clear_error_and_keeps_the_last_checkpoint() {
+    let tmp = tempfile::tempdir().unwrap();
+    let config = tmp.path().join("diverge.toml");
+    std::fs::write(
+        &config,
+        "learning_rate = 1e12\nsteps = 3000\nlearning_starts = 600\ncheckpoint_every = 400\n\
+         eval_every = 0\nbuffer_size = 10000\ndevice = \"cpu\"\n",
+    )
+    .unwrap();
+    let run = tmp.path().join("run");
+    let out = atari(&[
+        "--config",
+        config.to_str().unwrap(),
+        "--run-dir",
+        run.to_str().unwrap(),
+    ]);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success());
+    let last = stderr.trim().lines().last().unwrap();
+    assert!(
+        last.starts_with("atari: error:") && last.contains("diverged"),
+        "{stderr}"
+    );
+    assert!(!stderr.contains("panicked"), "{stderr}");
+    assert_eq!(
+        checkpoint_step(&run),
+        Some(400),
+        "the last good checkpoint is kept"
+    );
+    assert!(
+        std::fs::read_to_string(run.join("metrics.csv"))
+            .unwrap()
+            .lines()
+            .count()
+            > 1
+    );
+}
