@@ -273,7 +273,8 @@ fn inspect(args: InspectArgs) -> Result<()> {
         shape: Vec<i64>,
         dtype: String,
         role: ParamRole,
-        norm: f64,
+        /// L2 norm (floating-point tensors only).
+        norm: Option<f64>,
         /// DfI of the weight divided by FIRE's scale (summed over conv taps).
         dfi: Option<f64>,
         /// `dfi` per orthogonalised column: 0 for a perfect isometry.
@@ -284,9 +285,9 @@ fn inspect(args: InspectArgs) -> Result<()> {
         let role = ParamRole::classify(name, &t.size());
         let float = t.is_floating_point();
         let norm = if float {
-            fire::orthogonalize::squared_norm(t)?.sqrt()
+            Some(fire::orthogonalize::squared_norm(t)?.sqrt())
         } else {
-            f64::NAN
+            None
         };
         let dfi = if float && role.is_matrix() {
             Some(isometry_dfi(role, t)?)
@@ -316,12 +317,14 @@ fn inspect(args: InspectArgs) -> Result<()> {
     for r in &rows {
         let opt = |v: Option<f64>| v.map(|v| format!("{v:.4e}")).unwrap_or_else(|| "-".into());
         println!(
-            "{:<width$}  {:<18}  {:<8}  {:<7}  {:>10.4}  {:>12}  {:>10}",
+            "{:<width$}  {:<18}  {:<8}  {:<7}  {:>10}  {:>12}  {:>10}",
             r.name,
             format!("{:?}", r.shape),
             r.dtype,
             r.role.short_name(),
-            r.norm,
+            r.norm
+                .map(|n| format!("{n:.4}"))
+                .unwrap_or_else(|| "-".into()),
             opt(r.dfi),
             opt(r.dfi_per_column),
         );
