@@ -171,9 +171,14 @@ fn apply(args: ApplyArgs) -> Result<()> {
     };
 
     // Work in f32 on the chosen device; only floating-point tensors are candidates.
+    // Shrink & perturb acts on parameters; buffers such as BatchNorm running statistics
+    // (role "other") are left alone, as in the reference. A full reset restores those too.
+    let skips_buffers = matches!(intervention, Intervention::ShrinkPerturb(_));
     let mut work: Vec<(String, Tensor)> = Vec::new();
     for (name, t) in &file.tensors {
-        if t.is_floating_point() && selector.matches(name, &t.size()) {
+        let buffer = ParamRole::classify(name, &t.size()) == ParamRole::Other;
+        if t.is_floating_point() && selector.matches(name, &t.size()) && !(skips_buffers && buffer)
+        {
             work.push((name.clone(), t.f_to_device(device)?.f_to_kind(Kind::Float)?));
         }
     }
