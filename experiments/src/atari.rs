@@ -632,7 +632,7 @@ impl Learner<'_> {
 
     fn save(&mut self) -> Result<()> {
         self.state.scheduler = self.scheduler.state();
-        self.state.rng = rng_bytes(&self.rng);
+        self.state.rng = replay::generator_state(&self.rng);
         if self.cfg.checkpoint_replay {
             self.replay.save(&self.replay_path)?;
         }
@@ -718,7 +718,8 @@ pub fn train(
             checkpoint::load(&run.checkpoint_dir())?;
         learner.agent.load_state(&tensors)?;
         learner.scheduler = Scheduler::new(cfg.schedules()?).with_state(saved.scheduler);
-        learner.rng = rng_from(&saved.rng).context("checkpoint: exploration generator state")?;
+        learner.rng = replay::generator_from(&saved.rng)
+            .context("checkpoint: exploration generator state")?;
         learner.state = saved;
         if cfg.checkpoint_replay && learner.replay_path.is_file() {
             learner.replay = FrameReplay::load(&learner.replay_path)?;
@@ -1088,20 +1089,6 @@ fn evaluate(agent: &Dqn, cfg: &AtariRunConfig, rng: &mut ChaCha8Rng, step: u64) 
     } else {
         f64::NAN
     })
-}
-
-fn rng_bytes(rng: &ChaCha8Rng) -> Vec<u8> {
-    let mut out = rng.get_seed().to_vec();
-    out.extend_from_slice(&rng.get_word_pos().to_le_bytes());
-    out
-}
-
-fn rng_from(bytes: &[u8]) -> Option<ChaCha8Rng> {
-    let seed: [u8; 32] = bytes.get(..32)?.try_into().ok()?;
-    let pos = u128::from_le_bytes(bytes.get(32..48)?.try_into().ok()?);
-    let mut rng = ChaCha8Rng::from_seed(seed);
-    rng.set_word_pos(pos);
-    Some(rng)
 }
 
 /// The default run directory name, CleanRL style: `results/runs/<game>__dqn-<intervention>__<seed>__<unix time>`.

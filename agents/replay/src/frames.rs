@@ -300,7 +300,7 @@ impl FrameReplay {
         w.u64(self.stack as u64)?;
         w.u64(self.capacity_per_stream as u64)?;
         w.u64(self.streams.len() as u64)?;
-        w.bytes(&bincode_rng(&self.rng))?;
+        w.bytes(&crate::generator_state(&self.rng))?;
         for s in &self.streams {
             w.u64(s.written)?;
             w.u8(u8::from(s.open))?;
@@ -319,7 +319,7 @@ impl FrameReplay {
         let stack = r.u64()? as usize;
         let capacity_per_stream = r.u64()? as usize;
         let n = r.u64()? as usize;
-        let rng = rng_from(&r.bytes()?).ok_or_else(|| r.corrupt("generator state"))?;
+        let rng = crate::generator_from(&r.bytes()?).ok_or_else(|| r.corrupt("generator state"))?;
         let mut streams = Vec::with_capacity(n.min(1 << 16));
         for _ in 0..n {
             let written = r.u64()?;
@@ -355,25 +355,4 @@ impl FrameReplay {
             rng,
         })
     }
-}
-
-/// The sampling generator as bytes (its seed and stream position).
-pub(crate) fn bincode_rng(rng: &ChaCha8Rng) -> Vec<u8> {
-    let mut out = rng.get_seed().to_vec();
-    out.extend_from_slice(&rng.get_word_pos().to_le_bytes());
-    out.extend_from_slice(&rng.get_stream().to_le_bytes());
-    out
-}
-
-pub(crate) fn rng_from(bytes: &[u8]) -> Option<ChaCha8Rng> {
-    if bytes.len() != 32 + 16 + 8 {
-        return None;
-    }
-    let seed: [u8; 32] = bytes[..32].try_into().ok()?;
-    let pos = u128::from_le_bytes(bytes[32..48].try_into().ok()?);
-    let stream = u64::from_le_bytes(bytes[48..56].try_into().ok()?);
-    let mut rng = ChaCha8Rng::from_seed(seed);
-    rng.set_stream(stream);
-    rng.set_word_pos(pos);
-    Some(rng)
 }

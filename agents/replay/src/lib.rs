@@ -10,7 +10,9 @@
 //! * [`VectorReplay`] stores flat `f32` observations (classic control, MuJoCo).
 //! * Both sample uniformly with a seeded generator, optionally with n-step returns, into a
 //!   [`Batch`] whose arrays are contiguous and ready to become tensors with one copy.
-//! * Both save to and load from disk with a format version ([`Error::Version`] on mismatch).
+//! * Both save to and load from disk with a format version ([`Error::Version`] on mismatch);
+//!   [`generator_state`] / [`generator_from`] carry the sampling generator across, and the
+//!   `atari` checkpoints reuse them for the exploration generator.
 //!
 //! Terminated and truncated are kept apart: a truncated episode bootstraps from its last
 //! observation; only a terminated one has a zero discount.
@@ -74,6 +76,30 @@ pub enum Error {
         /// What was wrong.
         reason: String,
     },
+}
+
+/// The state of a ChaCha8 generator (seed, stream, position) as 56 bytes, so replay files and
+/// training checkpoints resume sampling and exploration exactly where they stopped.
+pub fn generator_state(rng: &rand_chacha::ChaCha8Rng) -> Vec<u8> {
+    let mut out = rng.get_seed().to_vec();
+    out.extend_from_slice(&rng.get_word_pos().to_le_bytes());
+    out.extend_from_slice(&rng.get_stream().to_le_bytes());
+    out
+}
+
+/// Rebuilds a generator from [`generator_state`]; `None` for bytes of another shape.
+pub fn generator_from(bytes: &[u8]) -> Option<rand_chacha::ChaCha8Rng> {
+    use rand::SeedableRng;
+    if bytes.len() != 32 + 16 + 8 {
+        return None;
+    }
+    let seed: [u8; 32] = bytes[..32].try_into().ok()?;
+    let pos = u128::from_le_bytes(bytes[32..48].try_into().ok()?);
+    let stream = u64::from_le_bytes(bytes[48..56].try_into().ok()?);
+    let mut rng = rand_chacha::ChaCha8Rng::from_seed(seed);
+    rng.set_stream(stream);
+    rng.set_word_pos(pos);
+    Some(rng)
 }
 
 /// `Result` with [`Error`].

@@ -5,7 +5,6 @@ use std::path::Path;
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 
-use crate::frames::{bincode_rng, rng_from};
 use crate::io::{Kind, Reader, Writer};
 use crate::{Batch, Error, NStep, Result};
 
@@ -151,7 +150,7 @@ impl VectorReplay {
             w.u64(v as u64)?;
         }
         w.u64(self.written)?;
-        w.bytes(&bincode_rng(&self.rng))?;
+        w.bytes(&crate::generator_state(&self.rng))?;
         w.f32s(&self.obs)?;
         w.f32s(&self.next_obs)?;
         w.f32s(&self.actions)?;
@@ -167,7 +166,7 @@ impl VectorReplay {
         let action_dim = r.u64()? as usize;
         let capacity = r.u64()? as usize;
         let written = r.u64()?;
-        let rng = rng_from(&r.bytes()?).ok_or_else(|| r.corrupt("generator state"))?;
+        let rng = crate::generator_from(&r.bytes()?).ok_or_else(|| r.corrupt("generator state"))?;
         let (obs, next_obs, actions, rewards, terminated) =
             (r.f32s()?, r.f32s()?, r.f32s()?, r.f32s()?, r.bytes()?);
         let n = rewards.len();
