@@ -42,6 +42,10 @@ fn same_seed_same_trajectory_bit_for_bit() {
     };
     let a = run(11);
     assert_eq!(a, run(11));
+    // Seed 0 too, a second apart: ALE 0.6 seeds itself from the clock when given 0.
+    let zero = run(0);
+    std::thread::sleep(std::time::Duration::from_millis(1100));
+    assert_eq!(zero, run(0), "seed 0 must not depend on the time of day");
     assert_ne!(
         a.0,
         run(12).0,

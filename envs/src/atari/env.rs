@@ -350,9 +350,10 @@ fn sign(x: f64) -> f64 {
     }
 }
 
-/// ALE takes an `int` seed.
+/// ALE takes a positive `int` seed: 0 means "seed from the clock" (`time(NULL)`), which made
+/// seed 0 differ between runs a second apart.
 fn emulator_seed(seed: u64) -> i32 {
-    (seed % (i32::MAX as u64)) as i32
+    (1 + seed % (i32::MAX as u64)) as i32
 }
 
 fn emulator_settings(config: &AtariConfig, seed: i32) -> EmulatorSettings {
@@ -420,6 +421,14 @@ impl Env for AtariEnv {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn every_seed_maps_to_a_positive_emulator_seed() {
+        for seed in [0, 1, i32::MAX as u64 - 1, i32::MAX as u64, u64::MAX] {
+            assert!(emulator_seed(seed) > 0, "{seed}");
+        }
+        assert_ne!(emulator_seed(0), emulator_seed(1));
+    }
 
     #[test]
     fn observation_is_the_max_of_the_last_two_frames() {
