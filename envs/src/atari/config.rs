@@ -92,10 +92,11 @@ impl AtariConfig {
         if self.frame_skip == 0 {
             return bad("frame_skip", "must be at least 1".into());
         }
-        if !(8..=210).contains(&self.frame_size) {
+        // Area resampling shrinks; the screen is 160 pixels wide.
+        if !(8..=160).contains(&self.frame_size) {
             return bad(
                 "frame_size",
-                format!("must be in 8..=210, got {}", self.frame_size),
+                format!("must be in 8..=160, got {}", self.frame_size),
             );
         }
         if !(1..=16).contains(&self.frame_stack) {

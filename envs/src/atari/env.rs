@@ -2,13 +2,12 @@
 
 use std::path::{Path, PathBuf};
 
-use fast_image_resize::images::{Image, ImageRef};
-use fast_image_resize::{FilterType, PixelType, ResizeAlg, ResizeOptions, Resizer};
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 
 use super::ale::{Ale, EmulatorSettings};
 use super::config::AtariConfig;
+use super::downsample::Downsampler;
 use super::games::{display_name, locate_rom, rom_dir, rom_name};
 use crate::vector::{FlatEnv, Transition};
 use crate::{Env, EpisodeStats, Error, Info, Result, Space, Step};
@@ -28,10 +27,9 @@ pub struct AtariEnv {
     actions: Vec<i32>,
     has_fire: bool,
     rng: ChaCha8Rng,
-    resizer: Resizer,
+    downsampler: Downsampler,
     /// The last two grayscale screens of a step, for max-pooling.
     screens: [Vec<u8>; 2],
-    pooled: Vec<u8>,
     /// Ring of resized frames; `newest` indexes the latest.
     stack: Vec<u8>,
     newest: usize,
@@ -71,6 +69,7 @@ impl AtariEnv {
         let has_fire = minimal.contains(&FIRE) && minimal.len() >= 3;
         let (h, w) = ale.screen_size();
         let frame = config.frame_size * config.frame_size;
+        let downsampler = Downsampler::new(h, w, config.frame_size, config.frame_size);
         Ok(AtariEnv {
             game: display_name(&rom_name(game)),
             rom,
@@ -80,9 +79,8 @@ impl AtariEnv {
             actions,
             has_fire,
             rng: ChaCha8Rng::seed_from_u64(seed),
-            resizer: Resizer::new(),
+            downsampler,
             screens: [vec![0; h * w], vec![0; h * w]],
-            pooled: vec![0; h * w],
             newest: 0,
             lives: 0,
             game_over: true,
@@ -184,32 +182,13 @@ impl AtariEnv {
         self.ale.grayscale_into(&mut self.screens[slot]);
     }
 
-    /// Max-pools the two captured screens, resizes into the next stack slot.
+    /// Max-pools the two captured screens and area-resamples them into the next stack slot.
     fn push_frame(&mut self) {
-        for ((p, a), b) in self
-            .pooled
-            .iter_mut()
-            .zip(&self.screens[0])
-            .zip(&self.screens[1])
-        {
-            *p = (*a).max(*b);
-        }
-        let (h, w) = self.ale.screen_size();
-        let size = self.config.frame_size;
-        let frame = size * size;
-        let k = self.config.frame_stack;
-        self.newest = (self.newest + 1) % k;
+        let frame = self.config.frame_size * self.config.frame_size;
+        self.newest = (self.newest + 1) % self.config.frame_stack;
         let slot = &mut self.stack[self.newest * frame..(self.newest + 1) * frame];
-        let src = ImageRef::new(w as u32, h as u32, &self.pooled, PixelType::U8)
-            .expect("screen buffer matches the screen size");
-        let mut dst = Image::from_slice_u8(size as u32, size as u32, slot, PixelType::U8)
-            .expect("stack slot matches the frame size");
-        // A box filter at a downscaling factor averages each output pixel's source area,
-        // as OpenCV's INTER_AREA does.
-        let options = ResizeOptions::new().resize_alg(ResizeAlg::Convolution(FilterType::Box));
-        self.resizer
-            .resize(&src, &mut dst, &options)
-            .expect("U8 to U8 resize cannot fail");
+        let [older, newer] = &self.screens;
+        self.downsampler.pool_and_resize(older, newer, slot);
     }
 
     /// Fills the whole stack with the current frame (a new learning episode never sees frames
@@ -441,12 +420,19 @@ mod tests {
         let mut differing_steps = 0;
         for t in 0..200 {
             env.step(&(t % env.num_actions())).unwrap();
-            let mut now = vec![0; env.pooled.len()];
-            env.ale.grayscale_into(&mut now);
+            let mut now = vec![0; env.screens[1].len()];
+            env.ale.ale_grayscale_into(&mut now);
             assert_eq!(env.screens[1], now, "slot 1 holds the step's last frame");
-            for ((p, a), b) in env.pooled.iter().zip(&env.screens[0]).zip(&env.screens[1]) {
-                assert_eq!(*p, (*a).max(*b));
-            }
+            // The newest frame is the resampled pixel-wise max of the two screens.
+            let pooled: Vec<u8> = env.screens[0]
+                .iter()
+                .zip(&env.screens[1])
+                .map(|(a, b)| *a.max(b))
+                .collect();
+            let mut expected = vec![0; 84 * 84];
+            Downsampler::new(210, 160, 84, 84).pool_and_resize(&pooled, &pooled, &mut expected);
+            let newest = env.newest * 84 * 84;
+            assert_eq!(env.stack[newest..newest + 84 * 84], expected[..]);
             differing_steps += usize::from(env.screens[0] != env.screens[1]);
             if env.needs_reset {
                 env.reset(None).unwrap();

@@ -11,6 +11,7 @@
 
 mod ale;
 mod config;
+mod downsample;
 mod env;
 pub mod games;
 
