@@ -16,7 +16,7 @@ use envs::atari::{AtariConfig, AtariEnv};
 use envs::vector::VecEnv;
 use fire::schedule::{MetricTrigger, Schedule, Scheduler, SchedulerState};
 use fire::{metrics, ParamRole};
-use rand::{Rng, SeedableRng};
+use rand::SeedableRng;
 use rand_chacha::ChaCha8Rng;
 use replay::{FrameReplay, NStep};
 use runtime::{checkpoint, MetricsLogger, Progress, RunDir, StopSignal};
@@ -966,18 +966,7 @@ fn actor_loop(
         }
         let epsilon = f64::from_bits(shared.epsilon_bits.load(Ordering::SeqCst));
         let batch = Tensor::from_slice(&obs).f_view([n as i64, frames, 84, 84])?;
-        let greedy = tch::no_grad(|| policy.forward(&batch).f_argmax(-1, false))?;
-        let greedy = Vec::<i64>::try_from(&greedy)?;
-        let chosen: Vec<i64> = greedy
-            .into_iter()
-            .map(|a| {
-                if rng.random::<f64>() < epsilon {
-                    rng.random_range(0..actions)
-                } else {
-                    a
-                }
-            })
-            .collect();
+        let chosen = policy.epsilon_greedy(&batch, epsilon, &mut rng)?;
         let as_usize: Vec<usize> = chosen.iter().map(|&a| a as usize).collect();
         let step = vec.step(&as_usize)?;
         let msg = StepMsg::from_step(first_env, &chosen, &step, obs_len);

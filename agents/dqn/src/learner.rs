@@ -190,25 +190,10 @@ impl Dqn {
         &self.adam
     }
 
-    /// Greedy actions for a batch of observations, with each replaced by a uniform random
-    /// action with probability `epsilon`.
+    /// Epsilon-greedy actions of the online network ([`QNetwork::epsilon_greedy`]).
     pub fn act(&self, obs: &Tensor, epsilon: f64, rng: &mut impl Rng) -> Result<Vec<i64>> {
-        let greedy = tch::no_grad(|| {
-            self.online
-                .forward(&obs.to_device(self.device()))
-                .f_argmax(-1, false)
-        })?;
-        let greedy = Vec::<i64>::try_from(&greedy.f_to_device(Device::Cpu)?)?;
-        Ok(greedy
-            .into_iter()
-            .map(|a| {
-                if rng.random::<f64>() < epsilon {
-                    rng.random_range(0..self.actions)
-                } else {
-                    a
-                }
-            })
-            .collect())
+        self.online
+            .epsilon_greedy(&obs.f_to_device(self.device())?, epsilon, rng)
     }
 
     /// One gradient update on a batch whose observations have `obs_shape` per sample.

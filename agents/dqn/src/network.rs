@@ -1,8 +1,11 @@
 //! Q-networks with role-named parameters: `q.encoder.*` (features) and `q.head.*` (values).
 
+use rand::Rng;
 use serde::{Deserialize, Serialize};
 use tch::nn::{self, Init, Module};
-use tch::{Kind, Tensor};
+use tch::{Device, Kind, Tensor};
+
+use crate::Result;
 
 /// Which network.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -141,6 +144,33 @@ impl QNetwork {
     /// Q-values `[B, actions]` for observations (`u8` frames or `f32` vectors).
     pub fn forward(&self, obs: &Tensor) -> Tensor {
         self.forward_with_features(obs).0
+    }
+
+    /// Epsilon-greedy actions for a batch of observations (on the network's device): each row
+    /// a uniform random action with probability `epsilon`, else the argmax of its Q-values.
+    /// The network runs only if some row acts greedily (never while `epsilon` is 1, as in the
+    /// random warm-up).
+    pub fn epsilon_greedy(
+        &self,
+        obs: &Tensor,
+        epsilon: f64,
+        rng: &mut impl Rng,
+    ) -> Result<Vec<i64>> {
+        let actions = self.head_shapes.last().map_or(1, |&(_, d_out)| d_out);
+        let rows = obs.size().first().copied().unwrap_or(0);
+        let explored: Vec<Option<i64>> = (0..rows)
+            .map(|_| (rng.random::<f64>() < epsilon).then(|| rng.random_range(0..actions)))
+            .collect();
+        if explored.iter().all(Option::is_some) {
+            return Ok(explored.into_iter().flatten().collect());
+        }
+        let greedy = tch::no_grad(|| self.forward(obs).f_argmax(-1, false))?;
+        let greedy = Vec::<i64>::try_from(&greedy.f_to_device(Device::Cpu)?)?;
+        Ok(explored
+            .into_iter()
+            .zip(greedy)
+            .map(|(random, greedy)| random.unwrap_or(greedy))
+            .collect())
     }
 
     /// Q-values and the hidden activations after each ReLU, in order.
