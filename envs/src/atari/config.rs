@@ -37,7 +37,8 @@ pub struct AtariConfig {
     pub fire_reset: bool,
     /// Clip the learning reward to its sign (-1, 0, 1); episode statistics stay raw.
     pub clip_rewards: bool,
-    /// Side of the square grayscale observation (84).
+    /// Side of the square grayscale observation (84; at most 160, the screen width: area
+    /// resampling only shrinks).
     pub frame_size: usize,
     /// Frames stacked in one observation (4).
     pub frame_stack: usize,
