@@ -11,10 +11,11 @@
 //! tie (`x.5`), which OpenCV's rounding error breaks either way (the test against OpenCV's
 //! output counts those).
 //!
-//! Doing it here instead of with a general resizing crate is for speed: the pooling, the
-//! vertical pass (vectorised over a whole row) and the horizontal pass (three taps per output
-//! for 160 -> 84) touch each screen byte once, with no per-call set-up. It took the Atari step
-//! from about 940k to about 270k instructions of preprocessing (docs/BENCHMARKS.md).
+//! Doing it here instead of with a general resizing crate is for exactness (the box filter of
+//! `fast_image_resize` is not `INTER_AREA`) and speed: the pooling, the vertical pass
+//! (vectorised over a whole row) and the horizontal pass (three taps per output for 160 -> 84)
+//! touch each screen byte once, with no per-call set-up. Pooling and resizing went from about
+//! 430k to about 250k instructions a step (docs/BENCHMARKS.md).
 
 /// Where one output pixel reads along one axis: `weights.len()` consecutive source pixels
 /// from `first`.
