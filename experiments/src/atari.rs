@@ -403,7 +403,13 @@ struct LoopState {
     scheduler: SchedulerState,
     rng: Vec<u8>,
     last_target_update: u64,
+    /// Steps before which actions are random and nothing is learned: `learning_starts`, or
+    /// after a resume without a saved replay, the resume step plus `learning_starts`.
     warmup_until: u64,
+    /// Updates done when that warm-up began (nonzero after such a resume). The replay ratio
+    /// counts from there: one update per `steps_per_update` steps past `warmup_until`.
+    #[serde(default)]
+    updates_before_warmup: u64,
 }
 
 const FRAME: usize = 84 * 84;
@@ -504,7 +510,8 @@ impl Learner<'_> {
 
     /// Updates due by the replay ratio: exactly one per `steps_per_update` steps after warm-up.
     fn updates_due(&self) -> u64 {
-        self.state.step.saturating_sub(self.state.warmup_until) / self.cfg.steps_per_update
+        self.state.updates_before_warmup
+            + self.state.step.saturating_sub(self.state.warmup_until) / self.cfg.steps_per_update
     }
 
     fn epsilon(&self) -> f64 {
@@ -690,6 +697,7 @@ pub fn train(
         rng: Vec::new(),
         last_target_update: 0,
         warmup_until: cfg.learning_starts,
+        updates_before_warmup: 0,
     };
     let mut learner = Learner {
         cfg,
@@ -726,6 +734,7 @@ pub fn train(
         } else {
             // Without a saved replay, refill it before learning again.
             learner.state.warmup_until = learner.state.step + cfg.learning_starts;
+            learner.state.updates_before_warmup = learner.state.updates;
         }
         learner.progress.update(learner.state.step, None);
         learner.sps = (Instant::now(), learner.state.step);
@@ -799,6 +808,8 @@ struct Shared {
     updates: AtomicU64,
     /// Steps before which actors act at random, and exploration epsilon (f64 bits).
     warmup_until: AtomicU64,
+    /// `LoopState::updates_before_warmup`, fixed for the run.
+    updates_before_warmup: u64,
     epsilon_bits: AtomicU64,
     /// The latest published weights and their version.
     weights: Mutex<(u64, Vec<(String, Tensor)>)>,
@@ -831,6 +842,7 @@ fn run_threaded(
         sent: AtomicU64::new(learner.state.step),
         updates: AtomicU64::new(learner.state.updates),
         warmup_until: AtomicU64::new(learner.state.warmup_until),
+        updates_before_warmup: learner.state.updates_before_warmup,
         epsilon_bits: AtomicU64::new(learner.epsilon().to_bits()),
         weights: Mutex::new((1, publish(&learner.agent)?)),
         stop: AtomicBool::new(false),
@@ -940,8 +952,11 @@ fn actor_loop(
         loop {
             let sent = shared.sent.load(Ordering::SeqCst);
             let warm = shared.warmup_until.load(Ordering::SeqCst);
-            let allowed = warm
-                + (shared.updates.load(Ordering::SeqCst) + max_lead_updates) * steps_per_update;
+            let updates = shared
+                .updates
+                .load(Ordering::SeqCst)
+                .saturating_sub(shared.updates_before_warmup);
+            let allowed = warm + (updates + max_lead_updates) * steps_per_update;
             if sent < warm || sent < allowed || shared.stop.load(Ordering::SeqCst) {
                 break;
             }

@@ -143,8 +143,9 @@ fn short_run_with_fire_logs_checkpoints_and_resumes() {
         "one update per 4 steps after 1000 warm-up steps"
     );
 
-    // Resume to 4000 steps.
-    let out = atari(&["--resume", r, "--steps", "4000"]);
+    // Resume to 5000 steps. The replay was not checkpointed, so the first 1000 steps refill it
+    // at random and the last 1000 learn again: 250 more updates.
+    let out = atari(&["--resume", r, "--steps", "5000"]);
     assert!(
         out.status.success(),
         "{}",
@@ -152,7 +153,11 @@ fn short_run_with_fire_logs_checkpoints_and_resumes() {
     );
     let state: serde_json::Value =
         serde_json::from_slice(&std::fs::read(run.join("checkpoint/state.json")).unwrap()).unwrap();
-    assert_eq!(state["state"]["step"], 4000);
+    assert_eq!(state["state"]["step"], 5000);
+    assert_eq!(
+        state["state"]["updates"], 750,
+        "learning resumes once the replay is refilled"
+    );
     assert_eq!(
         state["state"]["scheduler"]["last_fired"], 2000,
         "FIRE did not run again"
@@ -163,7 +168,11 @@ fn short_run_with_fire_logs_checkpoints_and_resumes() {
         1,
         "the CSV is appended to, not restarted"
     );
-    assert!(csv.lines().any(|l| l.starts_with("4000,")));
+    assert!(
+        csv.lines()
+            .any(|l| l.starts_with("5000,20000,losses/td_loss,")),
+        "no TD loss logged after the resume"
+    );
 }
 
 fn assert_clean_failure(args: &[&str], needle: &str, run_dir: Option<&Path>) {
