@@ -76,6 +76,14 @@ pub enum Error {
         /// Why it cannot be used.
         reason: String,
     },
+    /// An environment panicked on a worker thread of an [`vector::AsyncVecEnv`].
+    #[error("environment {env} panicked: {message}")]
+    Panicked {
+        /// Index of the environment.
+        env: usize,
+        /// The panic's message.
+        message: String,
+    },
     /// A ROM file cannot be used.
     #[error("ROM {}: {reason}", path.display())]
     Rom {

@@ -3,7 +3,7 @@
 
 use envs::atari::games::{available_games, rom_dir};
 use envs::atari::{AtariConfig, AtariEnv};
-use envs::vector::VecEnv;
+use envs::vector::{AsyncVecEnv, VecEnv};
 use envs::{Env, Error};
 
 fn env(game: &str, config: AtariConfig) -> AtariEnv {
@@ -326,4 +326,78 @@ fn vector_env_autoresets_and_keeps_final_observations() {
     }
     assert_eq!(done_seen, 3);
     assert!(v.step(&[0, 0]).is_err(), "one action per environment");
+}
+
+#[test]
+fn async_vector_env_steps_each_game_as_if_alone() {
+    // Short episodes so autoresets happen; sticky actions and no-op starts on, so the
+    // emulator's and the wrapper's generators both matter.
+    let cfg = AtariConfig {
+        max_episode_frames: 400,
+        ..AtariConfig::paper()
+    };
+    let n = 4;
+    let action_of = |env: usize, t: usize| (t * 7 + env) % 4;
+    let envs = (0..n).map(|_| env("Breakout", cfg.clone())).collect();
+    let mut pool = AsyncVecEnv::new(envs, 2, 2).unwrap();
+    // Per environment: every observation it hands out, in order (final ones included).
+    let mut seen: Vec<Vec<u8>> = vec![Vec::new(); n];
+    let (mut steps, mut received) = (vec![0usize; n], vec![0usize; n]);
+    let batch = pool.reset(Some(3)).unwrap();
+    let mut ids = batch.env_ids.to_vec();
+    for (k, &i) in ids.iter().enumerate() {
+        seen[i].extend_from_slice(&batch.obs[k * 4 * FRAME..(k + 1) * 4 * FRAME]);
+    }
+    let mut pending: Vec<usize> = (0..n).filter(|i| !ids.contains(i)).collect();
+    for _ in 0..400 {
+        let actions: Vec<usize> = ids.iter().map(|&i| action_of(i, steps[i])).collect();
+        for &i in &ids {
+            steps[i] += 1;
+        }
+        let batch = pool.step(&actions).unwrap();
+        ids = batch.env_ids.to_vec();
+        for (k, &i) in ids.iter().enumerate() {
+            let rows = k * 4 * FRAME..(k + 1) * 4 * FRAME;
+            // The reset observations of the environments not in the first batch.
+            if let Some(p) = pending.iter().position(|&q| q == i) {
+                pending.remove(p);
+                seen[i].extend_from_slice(&batch.obs[rows]);
+                continue;
+            }
+            received[i] += 1;
+            if batch.transitions[k].terminated || batch.transitions[k].truncated {
+                seen[i].extend_from_slice(&batch.final_obs[rows.clone()]);
+            }
+            seen[i].extend_from_slice(&batch.obs[rows]);
+        }
+    }
+    // Steps still in flight have not been seen; compare what was.
+    let steps = received;
+    let mut episodes = 0;
+    for i in 0..n {
+        let mut alone = env("Breakout", cfg.clone());
+        let (mut expected, _) = alone.reset(Some(3 + i as u64)).unwrap();
+        for t in 0..steps[i] {
+            let step = alone.step(&action_of(i, t)).unwrap();
+            expected.extend_from_slice(&step.obs);
+            if step.done() {
+                episodes += 1;
+                expected.extend(alone.reset(None).unwrap().0);
+            }
+        }
+        assert!(
+            steps[i] > 50,
+            "environment {i} was stepped {} times",
+            steps[i]
+        );
+        assert!(
+            seen[i] == expected,
+            "environment {i} diverged from its solo run ({} steps)",
+            steps[i]
+        );
+    }
+    assert!(
+        episodes > 0,
+        "no episode ended, so autoreset was not tested"
+    );
 }

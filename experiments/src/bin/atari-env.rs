@@ -18,7 +18,7 @@ use anyhow::{Context, Result};
 use clap::{Parser, Subcommand, ValueEnum};
 use envs::atari::games::{available_games, rom_dir, ROM_DIR_VAR};
 use envs::atari::{AtariConfig, AtariEnv};
-use envs::vector::VecEnv;
+use envs::vector::{AsyncVecEnv, VecEnv};
 use rand::{Rng, SeedableRng};
 
 /// Atari environments: list games, measure speed.
@@ -48,6 +48,10 @@ struct BenchArgs {
     /// Threads stepping them.
     #[arg(long, default_value_t = 1)]
     threads: usize,
+    /// Environments per batch [default: --envs]. Fewer steps asynchronously (EnvPool's
+    /// batch_size): each batch is whichever environments finish first.
+    #[arg(long)]
+    batch: Option<usize>,
     /// Agent steps in total (summed over environments).
     #[arg(long, default_value_t = 20_000)]
     steps: u64,
@@ -117,21 +121,31 @@ fn bench(args: BenchArgs) -> Result<()> {
         env.emulate_raw(args.steps);
         (args.steps, start.elapsed().as_secs_f64(), 1)
     } else {
-        let n = args.envs;
-        let mut vec = VecEnv::new(envs, args.threads)?;
-        vec.reset(Some(0))?;
+        let batch = args.batch.unwrap_or(args.envs);
         let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(0);
-        let mut batch = vec![0usize; n];
-        let rounds = (args.steps / n as u64).max(1);
-        let start = Instant::now();
-        for _ in 0..rounds {
-            for a in batch.iter_mut() {
-                *a = rng.random_range(0..actions);
+        let mut actions_of_batch = vec![0usize; batch];
+        let mut draw = |a: &mut [usize]| a.fill_with(|| rng.random_range(0..actions));
+        let rounds = (args.steps / batch as u64).max(1);
+        let start;
+        if batch == args.envs {
+            let mut vec = VecEnv::new(envs, args.threads)?;
+            vec.reset(Some(0))?;
+            start = Instant::now();
+            for _ in 0..rounds {
+                draw(&mut actions_of_batch);
+                vec.step(&actions_of_batch)?;
             }
-            vec.step(&batch)?;
+        } else {
+            let mut vec = AsyncVecEnv::new(envs, args.threads, batch)?;
+            vec.reset(Some(0))?;
+            start = Instant::now();
+            for _ in 0..rounds {
+                draw(&mut actions_of_batch);
+                vec.step(&actions_of_batch)?;
+            }
         }
         (
-            rounds * n as u64,
+            rounds * batch as u64,
             start.elapsed().as_secs_f64(),
             args.threads,
         )
@@ -143,9 +157,10 @@ fn bench(args: BenchArgs) -> Result<()> {
         format!("{:?}", args.preset).to_lowercase()
     };
     println!(
-        "game={} preset={preset} envs={} threads={threads} steps={steps} seconds={seconds:.2} sps={sps:.1} sps_per_thread={:.1} load1={load1}",
+        "game={} preset={preset} envs={} batch={} threads={threads} steps={steps} seconds={seconds:.2} sps={sps:.1} sps_per_thread={:.1} load1={load1}",
         args.game,
         if args.raw { 1 } else { args.envs },
+        if args.raw { 1 } else { args.batch.unwrap_or(args.envs) },
         sps / threads as f64
     );
     Ok(())

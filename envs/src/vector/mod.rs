@@ -11,7 +11,15 @@
 //! next episode, the observation the episode ended on is in [`VecStep::final_obs`] (row `i`),
 //! and `infos[i]` carries the episode statistics. A learner that bootstraps must use the final
 //! observation for the transition that ended the episode.
+//!
+//! [`AsyncVecEnv`] is the asynchronous variant (EnvPool's `batch_size < num_envs`): each step
+//! hands back whichever environments finished first, so no thread waits for the slowest
+//! environment of a batch. Same autoreset; which environments make up a batch depends on
+//! timing, so only each environment's own trajectory is reproducible.
 
+mod asynchronous;
+
+pub use asynchronous::{AsyncStep, AsyncVecEnv};
 use rayon::prelude::*;
 
 use crate::{Error, Info, Result};

@@ -1,0 +1,430 @@
+//! Asynchronous stepping: the next batch is whichever environments finish first.
+//!
+//! A synchronous step waits for the slowest environment, and in Atari the slowest is often
+//! ten times slower than the rest (a step that ends a game also resets it: about 70 emulated
+//! frames instead of 4). With more environments than the batch (EnvPool's `batch_size <
+//! num_envs`), the threads keep stepping the environments that are not in the batch while
+//! the caller acts on the batch, so no thread idles at a barrier.
+//!
+//! Workers take one task at a time (step or reset one environment) from a shared queue and
+//! report its index when done; each environment has at most one task in flight, so its lock is
+//! never contended.
+
+use std::panic::{catch_unwind, AssertUnwindSafe};
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::thread::JoinHandle;
+
+use crossbeam_channel::{Receiver, Sender};
+
+use super::{FlatEnv, Transition};
+use crate::{Error, Result};
+
+/// What a worker does to one environment.
+enum Task<A> {
+    Reset { env: usize, seed: Option<u64> },
+    Step { env: usize, action: A },
+}
+
+/// One environment and what its last task produced.
+struct Slot<E: FlatEnv> {
+    env: E,
+    obs: Vec<E::Elem>,
+    /// Valid when `transition` ended the episode.
+    final_obs: Vec<E::Elem>,
+    transition: Transition,
+}
+
+/// A batch handed out by [`AsyncVecEnv`]: row `k` belongs to environment `env_ids[k]`.
+#[derive(Debug)]
+pub struct AsyncStep<'a, T> {
+    /// Which environment each row belongs to.
+    pub env_ids: &'a [usize],
+    /// `[batch, obs_len]` observations (already reset where an episode ended).
+    pub obs: &'a [T],
+    /// `[batch, obs_len]` last observations of episodes that ended (other rows are stale).
+    pub final_obs: &'a [T],
+    /// Per row; rows that come from a reset carry a default transition (reward 0).
+    pub transitions: &'a [Transition],
+}
+
+/// `n` environments on `threads` worker threads, handed out `batch_size` at a time.
+///
+/// ```text
+/// let mut batch = envs.reset(Some(seed))?;        // the first batch_size to finish resetting
+/// loop {
+///     let actions = policy(batch.obs);            // one action per row
+///     batch = envs.step(&actions)?;               // act for those rows, get the next ready ones
+/// }
+/// ```
+pub struct AsyncVecEnv<E: FlatEnv> {
+    slots: Arc<[Mutex<Slot<E>>]>,
+    /// `None` only while dropping (closing the queue stops the workers).
+    tasks: Option<Sender<Task<E::Action>>>,
+    done: Receiver<(usize, Result<()>)>,
+    workers: Vec<JoinHandle<()>>,
+    batch_size: usize,
+    obs_len: usize,
+    /// Tasks sent and not yet reported.
+    in_flight: usize,
+    /// The environments of the last batch wait for their actions (false before the first
+    /// reset and after an error).
+    awaiting_actions: bool,
+    env_ids: Vec<usize>,
+    obs: Vec<E::Elem>,
+    final_obs: Vec<E::Elem>,
+    transitions: Vec<Transition>,
+}
+
+impl<E: FlatEnv + 'static> AsyncVecEnv<E> {
+    /// Wraps `envs` (at least one, all with the same observation length), `threads` worker
+    /// threads (at least one) and batches of `batch_size` (1 to `envs.len()`).
+    pub fn new(envs: Vec<E>, threads: usize, batch_size: usize) -> Result<Self> {
+        let Some(first) = envs.first() else {
+            return Err(config("envs", "need at least one environment"));
+        };
+        let obs_len = first.obs_len();
+        if envs.iter().any(|e| e.obs_len() != obs_len) {
+            return Err(config("envs", "environments differ in observation length"));
+        }
+        if threads == 0 {
+            return Err(config("threads", "need at least one thread"));
+        }
+        let n = envs.len();
+        if !(1..=n).contains(&batch_size) {
+            return Err(config(
+                "batch_size",
+                &format!("{batch_size} is not between 1 and the number of environments ({n})"),
+            ));
+        }
+        let slots: Arc<[Mutex<Slot<E>>]> = envs
+            .into_iter()
+            .map(|env| {
+                Mutex::new(Slot {
+                    env,
+                    obs: vec![E::Elem::default(); obs_len],
+                    final_obs: vec![E::Elem::default(); obs_len],
+                    transition: Transition::default(),
+                })
+            })
+            .collect();
+        let (tasks, queue) = crossbeam_channel::unbounded();
+        let (report, done) = crossbeam_channel::unbounded();
+        let workers = (0..threads)
+            .map(|i| {
+                let (slots, queue, report) = (slots.clone(), queue.clone(), report.clone());
+                std::thread::Builder::new()
+                    .name(format!("env-{i}"))
+                    .spawn(move || work(&slots, &queue, &report))
+                    .map_err(|e| config("threads", &e.to_string()))
+            })
+            .collect::<Result<Vec<_>>>()?;
+        Ok(Self {
+            slots,
+            tasks: Some(tasks),
+            done,
+            workers,
+            batch_size,
+            obs_len,
+            in_flight: 0,
+            awaiting_actions: false,
+            env_ids: vec![0; batch_size],
+            obs: vec![E::Elem::default(); batch_size * obs_len],
+            final_obs: vec![E::Elem::default(); batch_size * obs_len],
+            transitions: vec![Transition::default(); batch_size],
+        })
+    }
+
+    /// Number of environments.
+    pub fn len(&self) -> usize {
+        self.slots.len()
+    }
+
+    /// Always false: an `AsyncVecEnv` has at least one environment.
+    pub fn is_empty(&self) -> bool {
+        self.slots.is_empty()
+    }
+
+    /// Environments per batch.
+    pub fn batch_size(&self) -> usize {
+        self.batch_size
+    }
+
+    /// Length of one observation.
+    pub fn obs_len(&self) -> usize {
+        self.obs_len
+    }
+
+    /// Waits for any work in flight, resets every environment (environment `i` gets seed
+    /// `seed + i` when a seed is given) and returns the first `batch_size` to finish.
+    pub fn reset(&mut self, seed: Option<u64>) -> Result<AsyncStep<'_, E::Elem>> {
+        self.awaiting_actions = false;
+        while self.in_flight > 0 {
+            // Results of steps nobody will act on; an error there is moot after a reset.
+            self.in_flight -= 1;
+            let _ = self.done.recv();
+        }
+        for env in 0..self.len() {
+            let seed = seed.map(|s| s.wrapping_add(env as u64));
+            self.send(Task::Reset { env, seed })?;
+        }
+        self.collect()
+    }
+
+    /// Steps the environments of the last batch, row `k` with `actions[k]`, and returns the
+    /// next `batch_size` environments to finish (from this step or an earlier one).
+    pub fn step(&mut self, actions: &[E::Action]) -> Result<AsyncStep<'_, E::Elem>> {
+        if !self.awaiting_actions {
+            return Err(Error::NeedsReset);
+        }
+        if actions.len() != self.batch_size {
+            return Err(Error::InvalidAction {
+                action: format!("{} actions", actions.len()),
+                reason: format!("expected one per row of the batch ({})", self.batch_size),
+            });
+        }
+        self.awaiting_actions = false;
+        for (k, &action) in actions.iter().enumerate() {
+            let env = self.env_ids[k];
+            self.send(Task::Step { env, action })?;
+        }
+        self.collect()
+    }
+
+    fn send(&mut self, task: Task<E::Action>) -> Result<()> {
+        let tasks = self.tasks.as_ref().expect("the queue is open until drop");
+        tasks.send(task).map_err(|_| stopped())?;
+        self.in_flight += 1;
+        Ok(())
+    }
+
+    /// Receives the next `batch_size` finished environments and copies them into the batch.
+    fn collect(&mut self) -> Result<AsyncStep<'_, E::Elem>> {
+        let len = self.obs_len;
+        for k in 0..self.batch_size {
+            let (env, result) = self.done.recv().map_err(|_| stopped())?;
+            self.in_flight -= 1;
+            result?;
+            let slot = lock(&self.slots[env]);
+            self.env_ids[k] = env;
+            self.obs[k * len..(k + 1) * len].copy_from_slice(&slot.obs);
+            if slot.transition.terminated || slot.transition.truncated {
+                self.final_obs[k * len..(k + 1) * len].copy_from_slice(&slot.final_obs);
+            }
+            self.transitions[k].clone_from(&slot.transition);
+        }
+        self.awaiting_actions = true;
+        Ok(AsyncStep {
+            env_ids: &self.env_ids,
+            obs: &self.obs,
+            final_obs: &self.final_obs,
+            transitions: &self.transitions,
+        })
+    }
+}
+
+impl<E: FlatEnv> Drop for AsyncVecEnv<E> {
+    fn drop(&mut self) {
+        // Closing the queue ends each worker's loop once the tasks in flight are done.
+        self.tasks = None;
+        for worker in self.workers.drain(..) {
+            let _ = worker.join();
+        }
+    }
+}
+
+/// A worker: take a task, run it, report the environment, until the queue closes.
+fn work<E: FlatEnv>(
+    slots: &[Mutex<Slot<E>>],
+    queue: &Receiver<Task<E::Action>>,
+    report: &Sender<(usize, Result<()>)>,
+) {
+    while let Ok(task) = queue.recv() {
+        let env = match task {
+            Task::Reset { env, .. } | Task::Step { env, .. } => env,
+        };
+        // A panicking environment becomes an error for the caller instead of a worker that
+        // silently stops reporting (and a caller that waits forever).
+        let result = catch_unwind(AssertUnwindSafe(|| {
+            let slot = &mut *lock(&slots[env]);
+            run(slot, task)
+        }))
+        .unwrap_or_else(|panic| {
+            let message = panic
+                .downcast_ref::<&str>()
+                .map(|s| (*s).to_owned())
+                .or_else(|| panic.downcast_ref::<String>().cloned())
+                .unwrap_or_else(|| "unknown panic".into());
+            Err(Error::Panicked { env, message })
+        });
+        if report.send((env, result)).is_err() {
+            return;
+        }
+    }
+}
+
+fn run<E: FlatEnv>(slot: &mut Slot<E>, task: Task<E::Action>) -> Result<()> {
+    match task {
+        Task::Reset { seed, .. } => {
+            slot.transition = Transition::default();
+            slot.env.reset_into(seed, &mut slot.obs).map(|_| ())
+        }
+        Task::Step { action, .. } => {
+            slot.transition = slot.env.step_into(action, &mut slot.obs)?;
+            if slot.transition.terminated || slot.transition.truncated {
+                slot.final_obs.copy_from_slice(&slot.obs);
+                slot.env.reset_into(None, &mut slot.obs)?;
+            }
+            Ok(())
+        }
+    }
+}
+
+/// The lock of a slot; a panic inside it was already reported as an error, so a poisoned
+/// slot is still usable (the environment needs a reset, which the caller learns from the
+/// error).
+fn lock<T>(slot: &Mutex<T>) -> MutexGuard<'_, T> {
+    slot.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+}
+
+fn config(field: &'static str, reason: &str) -> Error {
+    Error::Config {
+        field,
+        reason: reason.to_owned(),
+    }
+}
+
+fn stopped() -> Error {
+    Error::Config {
+        field: "threads",
+        reason: "the environment workers stopped".into(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::time::Duration;
+
+    /// Observation `[id, t, sum of actions]`; episode `k` of environment `id` lasts `id + 2`
+    /// steps; every step sleeps a little, odd environments longer, so batches mix; action 99
+    /// panics.
+    struct Counter {
+        id: u32,
+        t: u32,
+        sum: u32,
+    }
+
+    impl FlatEnv for Counter {
+        type Elem = u32;
+        type Action = u32;
+        fn obs_len(&self) -> usize {
+            3
+        }
+        fn reset_into(&mut self, _seed: Option<u64>, obs: &mut [u32]) -> Result<crate::Info> {
+            (self.t, self.sum) = (0, 0);
+            obs.copy_from_slice(&[self.id, 0, 0]);
+            Ok(crate::Info::default())
+        }
+        fn step_into(&mut self, action: u32, obs: &mut [u32]) -> Result<Transition> {
+            assert!(action != 99, "action 99");
+            std::thread::sleep(Duration::from_micros(50 + 200 * u64::from(self.id % 2)));
+            self.t += 1;
+            self.sum += action;
+            obs.copy_from_slice(&[self.id, self.t, self.sum]);
+            Ok(Transition {
+                reward: f64::from(action),
+                terminated: self.t == self.id + 2,
+                ..Transition::default()
+            })
+        }
+    }
+
+    fn counters(n: u32, threads: usize, batch: usize) -> AsyncVecEnv<Counter> {
+        let envs = (0..n).map(|id| Counter { id, t: 0, sum: 0 }).collect();
+        AsyncVecEnv::new(envs, threads, batch).unwrap()
+    }
+
+    #[test]
+    fn every_environment_follows_its_own_trajectory() {
+        let mut envs = counters(6, 3, 2);
+        let batch = envs.reset(Some(0)).unwrap();
+        let mut ids = batch.env_ids.to_vec();
+        // What each environment should show next, replayed on the caller's side.
+        let mut expected_t = [0u32; 6];
+        let mut expected_sum = [0u32; 6];
+        let mut steps_of = [0usize; 6];
+        for round in 0..300u32 {
+            let actions: Vec<u32> = ids.iter().map(|&i| (i as u32 + round) % 3).collect();
+            for (&i, &a) in ids.iter().zip(&actions) {
+                expected_t[i] += 1;
+                expected_sum[i] += a;
+            }
+            let batch = envs.step(&actions).unwrap();
+            for (k, &i) in batch.env_ids.iter().enumerate() {
+                let row = &batch.obs[3 * k..3 * k + 3];
+                let tr = &batch.transitions[k];
+                steps_of[i] += 1;
+                if tr.terminated {
+                    assert_eq!(
+                        expected_t[i],
+                        i as u32 + 2,
+                        "env {i} ended at the wrong step"
+                    );
+                    let fin = &batch.final_obs[3 * k..3 * k + 3];
+                    assert_eq!(fin, [i as u32, expected_t[i], expected_sum[i]]);
+                    assert_eq!(row, [i as u32, 0, 0], "the row holds the reset observation");
+                    (expected_t[i], expected_sum[i]) = (0, 0);
+                } else {
+                    assert_eq!(row, [i as u32, expected_t[i], expected_sum[i]]);
+                }
+            }
+            ids = batch.env_ids.to_vec();
+            let mut unique = ids.clone();
+            unique.dedup();
+            assert_eq!(
+                unique.len(),
+                2,
+                "an environment twice in one batch: {ids:?}"
+            );
+        }
+        assert!(
+            steps_of.iter().all(|&s| s > 0),
+            "every environment gets stepped: {steps_of:?}"
+        );
+    }
+
+    #[test]
+    fn misuse_is_an_error_not_a_hang() {
+        let envs: Vec<Counter> = Vec::new();
+        assert!(AsyncVecEnv::new(envs, 1, 1).is_err());
+        let one = || {
+            vec![Counter {
+                id: 0,
+                t: 0,
+                sum: 0,
+            }]
+        };
+        assert!(AsyncVecEnv::new(one(), 0, 1).is_err());
+        assert!(AsyncVecEnv::new(one(), 1, 0).is_err());
+        assert!(AsyncVecEnv::new(one(), 1, 2).is_err());
+
+        let mut envs = counters(4, 2, 2);
+        assert!(matches!(envs.step(&[0, 0]), Err(Error::NeedsReset)));
+        envs.reset(None).unwrap();
+        assert!(matches!(envs.step(&[0]), Err(Error::InvalidAction { .. })));
+        // The panicking environments report in a later batch (two others are ready first).
+        let mut result = envs.step(&[99, 99]).map(|_| ());
+        for _ in 0..2 {
+            if result.is_ok() {
+                result = envs.step(&[0, 0]).map(|_| ());
+            }
+        }
+        let err = result.unwrap_err();
+        assert!(matches!(err, Error::Panicked { .. }), "{err}");
+        assert!(matches!(envs.step(&[0, 0]), Err(Error::NeedsReset)));
+        // A reset recovers, with work still in flight from before.
+        envs.reset(Some(1)).unwrap();
+        envs.step(&[1, 1]).unwrap();
+        // Dropping with work in flight returns (the workers finish and stop).
+    }
+}
