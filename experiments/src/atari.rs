@@ -469,7 +469,6 @@ struct Learner<'a> {
     progress: Progress,
     probe: Option<Tensor>,
     last_return: Option<f64>,
-    recent: Recent,
     sps: (Instant, u64),
     obs_shape: [i64; 3],
     frame_skip: u64,
@@ -537,8 +536,7 @@ impl Learner<'_> {
                     gamma: cfg.gamma as f32,
                 },
             )?;
-            let stats = self.agent.update(&batch, &obs_shape)?;
-            self.recent.add(stats.td_loss, stats.q_values);
+            self.agent.update(&batch, &obs_shape)?;
             self.state.updates += 1;
         }
         if step > self.state.warmup_until && self.probe.is_none() {
@@ -578,9 +576,9 @@ impl Learner<'_> {
             }
         }
         if crossed(step, stride, cfg.log_every) {
-            if let Some((loss, q)) = self.recent.take() {
-                self.log.scalar("losses/td_loss", loss, step)?;
-                self.log.scalar("losses/q_values", q, step)?;
+            if let Some(stats) = self.agent.take_stats()? {
+                self.log.scalar("losses/td_loss", stats.td_loss, step)?;
+                self.log.scalar("losses/q_values", stats.q_values, step)?;
             }
             let (clock, from) = self.sps;
             let sps = (step - from) as f64 / clock.elapsed().as_secs_f64().max(1e-9);
@@ -638,6 +636,9 @@ impl Learner<'_> {
     }
 
     fn save(&mut self) -> Result<()> {
+        // Losses are checked when they are logged; weights that diverged since then must not
+        // replace the last good checkpoint.
+        self.agent.check_finite()?;
         self.state.scheduler = self.scheduler.state();
         self.state.rng = replay::generator_state(&self.rng);
         if self.cfg.checkpoint_replay {
@@ -711,7 +712,6 @@ pub fn train(
         progress: Progress::new(if progress_to_terminal { cfg.steps } else { 0 }, 0),
         probe: None,
         last_return: None,
-        recent: Recent::default(),
         sps: (Instant::now(), 0),
         obs_shape: [
             atari.frame_stack as i64,
@@ -1001,28 +1001,6 @@ fn crossed(step: u64, stride: u64, every: u64) -> bool {
 
 fn newest_frame(batch: &[u8], env: usize, obs_len: usize) -> &[u8] {
     &batch[(env + 1) * obs_len - FRAME..(env + 1) * obs_len]
-}
-
-/// Mean loss and Q since the last log line.
-#[derive(Default)]
-struct Recent {
-    loss: f64,
-    q: f64,
-    n: u64,
-}
-
-impl Recent {
-    fn add(&mut self, loss: f64, q: f64) {
-        self.loss += loss;
-        self.q += q;
-        self.n += 1;
-    }
-
-    fn take(&mut self) -> Option<(f64, f64)> {
-        let out = (self.n > 0).then(|| (self.loss / self.n as f64, self.q / self.n as f64));
-        *self = Self::default();
-        out
-    }
 }
 
 /// Plasticity diagnostics of the online network on the fixed probe batch.

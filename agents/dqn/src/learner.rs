@@ -53,13 +53,47 @@ impl Default for DqnConfig {
     }
 }
 
-/// What one update measured.
+/// What the updates since the last [`Dqn::take_stats`] measured, averaged over them.
 #[derive(Clone, Copy, Debug, PartialEq)]
 pub struct UpdateStats {
     /// TD loss.
     pub td_loss: f64,
     /// Mean Q-value of the taken actions.
     pub q_values: f64,
+    /// How many updates the means cover.
+    pub updates: u64,
+}
+
+/// Sums of the TD loss and the mean Q-value over updates, kept on the device: reading a value
+/// back makes the host wait for the device, so an update never does; the caller reads them
+/// when it logs (one wait per log line instead of two per update).
+#[derive(Debug)]
+struct StatSums {
+    td_loss: Tensor,
+    q_values: Tensor,
+    updates: u64,
+}
+
+impl StatSums {
+    fn new(device: Device) -> Self {
+        Self {
+            td_loss: Tensor::zeros([], (Kind::Double, device)),
+            q_values: Tensor::zeros([], (Kind::Double, device)),
+            updates: 0,
+        }
+    }
+
+    /// The two sums on the host; an error if either is NaN or infinite.
+    fn read(&self) -> Result<(f64, f64)> {
+        let td_loss = self.td_loss.f_double_value(&[])?;
+        let q_values = self.q_values.f_double_value(&[])?;
+        for (what, value) in [("TD loss", td_loss), ("Q-value", q_values)] {
+            if !value.is_finite() {
+                return Err(Error::NonFinite { what, value });
+            }
+        }
+        Ok((td_loss, q_values))
+    }
 }
 
 /// The intervention to apply, with the paper's DQN semantics as defaults.
@@ -125,6 +159,7 @@ pub struct Dqn {
     initial: ParamSnapshot,
     actions: i64,
     arch: Architecture,
+    stats: StatSums,
 }
 
 impl Dqn {
@@ -167,6 +202,7 @@ impl Dqn {
             initial,
             actions,
             arch: arch.clone(),
+            stats: StatSums::new(device),
         })
     }
 
@@ -196,12 +232,14 @@ impl Dqn {
             .epsilon_greedy(&obs.f_to_device(self.device())?, epsilon, rng)
     }
 
-    /// One gradient update on a batch whose observations have `obs_shape` per sample.
+    /// One gradient update on a batch whose observations have `obs_shape` per sample. It does
+    /// not wait for the device: its loss and Q-values are summed there for [`Self::take_stats`],
+    /// which also reports a diverged loss.
     pub fn update<T: tch::kind::Element>(
         &mut self,
         batch: &Batch<T>,
         obs_shape: &[i64],
-    ) -> Result<UpdateStats> {
+    ) -> Result<()> {
         let device = self.device();
         let mut shape = vec![batch.size as i64];
         shape.extend_from_slice(obs_shape);
@@ -238,13 +276,12 @@ impl Dqn {
             Loss::Huber => q.f_huber_loss(&target, Reduction::Mean, 1.0)?,
             Loss::Mse => q.f_mse_loss(&target, Reduction::Mean)?,
         };
-        let td_loss = loss.f_double_value(&[])?;
-        if !td_loss.is_finite() {
-            return Err(Error::NonFinite {
-                what: "TD loss",
-                value: td_loss,
-            });
-        }
+        tch::no_grad(|| -> Result<()> {
+            let _ = self.stats.td_loss.f_add_(&loss.f_to_kind(Kind::Double)?)?;
+            let _ = self.stats.q_values.f_add_(&q.f_mean(Kind::Double)?)?;
+            Ok(())
+        })?;
+        self.stats.updates += 1;
         let params = self.params();
         for (_, p) in &params {
             let mut g = p.grad();
@@ -253,11 +290,37 @@ impl Dqn {
             }
         }
         loss.f_backward()?;
-        self.adam.step(&params)?;
-        Ok(UpdateStats {
-            td_loss,
-            q_values: q.f_mean(Kind::Double)?.f_double_value(&[])?,
-        })
+        self.adam.step(&params)
+    }
+
+    /// Means of the TD loss and Q-value over the updates since the last call (`None` if
+    /// there were none), and starts new sums. Waits for the device. An error if training
+    /// diverged (a NaN or infinite loss).
+    pub fn take_stats(&mut self) -> Result<Option<UpdateStats>> {
+        if self.stats.updates == 0 {
+            return Ok(None);
+        }
+        let (td_loss, q_values) = self.stats.read()?;
+        let n = self.stats.updates;
+        self.stats = StatSums::new(self.device());
+        Ok(Some(UpdateStats {
+            td_loss: td_loss / n as f64,
+            q_values: q_values / n as f64,
+            updates: n,
+        }))
+    }
+
+    /// An error if a loss since the last [`Self::take_stats`] or any parameter is NaN or
+    /// infinite: call it before saving weights. Waits for the device.
+    pub fn check_finite(&self) -> Result<()> {
+        self.stats.read()?;
+        for (name, p) in self.params() {
+            let finite = tch::no_grad(|| p.f_isfinite()?.f_all()?.f_int64_value(&[]))?;
+            if finite == 0 {
+                return Err(Error::NonFiniteParameter { name });
+            }
+        }
+        Ok(())
     }
 
     /// Moves the target network toward the online network by `tau` (copies when `tau = 1`).

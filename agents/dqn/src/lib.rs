@@ -41,6 +41,14 @@ pub enum Error {
         /// The value.
         value: f64,
     },
+    /// A parameter became NaN or infinite: training diverged.
+    #[error(
+        "parameter `{name}` holds NaN or infinity: training diverged (lower the learning rate?)"
+    )]
+    NonFiniteParameter {
+        /// The parameter.
+        name: String,
+    },
     /// A checkpoint does not match the learner.
     #[error("checkpoint: {0}")]
     Checkpoint(String),

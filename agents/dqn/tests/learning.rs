@@ -104,7 +104,9 @@ fn train(seed: u64, budget: u64, fire_at: Option<u64>) -> Run {
         }
         if step > learning_starts {
             let batch = replay.sample(64, NStep::one(0.99)).unwrap();
-            run.losses.push(agent.update(&batch, &[4]).unwrap().td_loss);
+            agent.update(&batch, &[4]).unwrap();
+            run.losses
+                .push(agent.take_stats().unwrap().unwrap().td_loss);
             if step % target_every == 0 {
                 agent.update_target().unwrap();
             }
