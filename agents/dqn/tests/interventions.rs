@@ -1,4 +1,4 @@
-//! The DQN interventions' semantics: what changes, what is kept.
+//! The DQN interventions' semantics (what changes, what is kept), and the update statistics.
 
 use dqn::{AdamConfig, Architecture, Dqn, DqnConfig, DqnIntervention, InterventionConfig, Loss};
 use replay::Batch;
@@ -192,4 +192,36 @@ fn plasticity_injection_keeps_outputs_trains_only_the_new_head_and_checkpoints()
         .online()
         .forward(&probe)
         .allclose(&a.online().forward(&probe), 1e-6, 1e-6, false));
+}
+
+#[test]
+fn update_statistics_are_means_and_catch_divergence() {
+    let mut a = agent();
+    assert_eq!(a.take_stats().unwrap(), None, "no update yet");
+    // The mean over three updates equals the mean of the three taken one at a time.
+    let mut b = agent();
+    let mut one_by_one = 0.0;
+    for s in 1..=3 {
+        a.update(&batch(s), &[4]).unwrap();
+        b.update(&batch(s), &[4]).unwrap();
+        one_by_one += b.take_stats().unwrap().unwrap().td_loss / 3.0;
+    }
+    let stats = a.take_stats().unwrap().unwrap();
+    assert_eq!(stats.updates, 3);
+    assert!(stats.td_loss > 0.0);
+    assert!((stats.td_loss - one_by_one).abs() < 1e-9 * one_by_one);
+    assert_eq!(a.take_stats().unwrap(), None, "taking starts new sums");
+    a.check_finite().unwrap();
+
+    // A NaN weight makes the next loss NaN: both checks report it.
+    tch::no_grad(|| {
+        let _ = a.params()[0].1.fill_(f64::NAN);
+    });
+    assert!(matches!(
+        a.check_finite(),
+        Err(dqn::Error::NonFiniteParameter { .. })
+    ));
+    a.update(&batch(4), &[4]).unwrap();
+    let err = a.take_stats().unwrap_err();
+    assert!(err.to_string().contains("diverged"), "{err}");
 }

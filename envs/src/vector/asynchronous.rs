@@ -10,8 +10,9 @@
 //! report its index when done; each environment has at most one task in flight, so its lock is
 //! never contended.
 
+use std::collections::VecDeque;
 use std::panic::{catch_unwind, AssertUnwindSafe};
-use std::sync::{Arc, Mutex, MutexGuard};
+use std::sync::{Arc, Condvar, Mutex, MutexGuard};
 use std::thread::JoinHandle;
 
 use crossbeam_channel::{Receiver, Sender};
@@ -32,6 +33,43 @@ struct Slot<E: FlatEnv> {
     /// Valid when `transition` ended the episode.
     final_obs: Vec<E::Elem>,
     transition: Transition,
+}
+
+/// Finished tasks in the order they finished, and how many the caller waits for: the last
+/// worker to make that many wakes it, once a batch rather than once a result (a wake-up is a
+/// context switch, which on two cores takes the core from a worker).
+struct Finished {
+    state: Mutex<FinishedState>,
+    enough: Condvar,
+}
+
+struct FinishedState {
+    results: VecDeque<(usize, Result<()>)>,
+    wanted: usize,
+}
+
+impl Finished {
+    fn push(&self, env: usize, result: Result<()>) {
+        let mut state = lock(&self.state);
+        state.results.push_back((env, result));
+        if state.results.len() == state.wanted {
+            self.enough.notify_one();
+        }
+    }
+
+    /// Waits for `count` results and moves them into `into`.
+    fn take(&self, count: usize, into: &mut Vec<(usize, Result<()>)>) {
+        let mut state = lock(&self.state);
+        state.wanted = count;
+        while state.results.len() < count {
+            state = self
+                .enough
+                .wait(state)
+                .unwrap_or_else(|poisoned| poisoned.into_inner());
+        }
+        state.wanted = usize::MAX;
+        into.extend(state.results.drain(..count));
+    }
 }
 
 /// A batch handed out by [`AsyncVecEnv`]: row `k` belongs to environment `env_ids[k]`.
@@ -60,7 +98,9 @@ pub struct AsyncVecEnv<E: FlatEnv> {
     slots: Arc<[Mutex<Slot<E>>]>,
     /// `None` only while dropping (closing the queue stops the workers).
     tasks: Option<Sender<Task<E::Action>>>,
-    done: Receiver<(usize, Result<()>)>,
+    finished: Arc<Finished>,
+    /// Results taken from `finished`, reused between batches.
+    arrived: Vec<(usize, Result<()>)>,
     workers: Vec<JoinHandle<()>>,
     batch_size: usize,
     obs_len: usize,
@@ -108,20 +148,27 @@ impl<E: FlatEnv + 'static> AsyncVecEnv<E> {
             })
             .collect();
         let (tasks, queue) = crossbeam_channel::unbounded();
-        let (report, done) = crossbeam_channel::unbounded();
+        let finished = Arc::new(Finished {
+            state: Mutex::new(FinishedState {
+                results: VecDeque::with_capacity(n),
+                wanted: usize::MAX,
+            }),
+            enough: Condvar::new(),
+        });
         let workers = (0..threads)
             .map(|i| {
-                let (slots, queue, report) = (slots.clone(), queue.clone(), report.clone());
+                let (slots, queue, finished) = (slots.clone(), queue.clone(), finished.clone());
                 std::thread::Builder::new()
                     .name(format!("env-{i}"))
-                    .spawn(move || work(&slots, &queue, &report))
+                    .spawn(move || work(&slots, &queue, &finished))
                     .map_err(|e| config("threads", &e.to_string()))
             })
             .collect::<Result<Vec<_>>>()?;
         Ok(Self {
             slots,
             tasks: Some(tasks),
-            done,
+            finished,
+            arrived: Vec::with_capacity(batch_size),
             workers,
             batch_size,
             obs_len,
@@ -158,11 +205,10 @@ impl<E: FlatEnv + 'static> AsyncVecEnv<E> {
     /// `seed + i` when a seed is given) and returns the first `batch_size` to finish.
     pub fn reset(&mut self, seed: Option<u64>) -> Result<AsyncStep<'_, E::Elem>> {
         self.awaiting_actions = false;
-        while self.in_flight > 0 {
-            // Results of steps nobody will act on; an error there is moot after a reset.
-            self.in_flight -= 1;
-            let _ = self.done.recv();
-        }
+        // Results of steps nobody will act on; an error there is moot after a reset.
+        self.arrived.clear();
+        self.finished.take(self.in_flight, &mut self.arrived);
+        self.in_flight = 0;
         for env in 0..self.len() {
             let seed = seed.map(|s| s.wrapping_add(env as u64));
             self.send(Task::Reset { env, seed })?;
@@ -200,9 +246,10 @@ impl<E: FlatEnv + 'static> AsyncVecEnv<E> {
     /// Receives the next `batch_size` finished environments and copies them into the batch.
     fn collect(&mut self) -> Result<AsyncStep<'_, E::Elem>> {
         let len = self.obs_len;
-        for k in 0..self.batch_size {
-            let (env, result) = self.done.recv().map_err(|_| stopped())?;
-            self.in_flight -= 1;
+        self.arrived.clear();
+        self.finished.take(self.batch_size, &mut self.arrived);
+        self.in_flight -= self.batch_size;
+        for (k, (env, result)) in self.arrived.drain(..).enumerate() {
             result?;
             let slot = lock(&self.slots[env]);
             self.env_ids[k] = env;
@@ -236,7 +283,7 @@ impl<E: FlatEnv> Drop for AsyncVecEnv<E> {
 fn work<E: FlatEnv>(
     slots: &[Mutex<Slot<E>>],
     queue: &Receiver<Task<E::Action>>,
-    report: &Sender<(usize, Result<()>)>,
+    finished: &Finished,
 ) {
     while let Ok(task) = queue.recv() {
         let env = match task {
@@ -256,9 +303,7 @@ fn work<E: FlatEnv>(
                 .unwrap_or_else(|| "unknown panic".into());
             Err(Error::Panicked { env, message })
         });
-        if report.send((env, result)).is_err() {
-            return;
-        }
+        finished.push(env, result);
     }
 }
 

@@ -4,9 +4,10 @@
 //! cargo run --release --bin atari-env -- list
 //! cargo run --release --bin atari-env -- bench --game Breakout --envs 1 --threads 1
 //! cargo run --release --bin atari-env -- bench --game Breakout --envs 8 --threads 2
+//! cargo run --release --bin atari-env -- bench --game Breakout --envs 8 --threads 2 --batch 4
 //! cargo run --release --bin atari-env -- bench --game Breakout --raw
 //! ```
-//! `bench` prints one line: `game=Breakout preset=paper envs=1 threads=1 steps=20000
+//! `bench` prints one line: `game=Breakout preset=paper envs=1 batch=1 threads=1 steps=20000
 //! seconds=9.81 sps=2039.0 sps_per_thread=2039.0 load1=0.05`: agent steps per second summed
 //! over environments, random actions, the full preprocessing (or, with `--raw`, bare emulation
 //! at frame skip 4), and the machine's one-minute load average before the run.
