@@ -15,8 +15,6 @@ use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::sync::{Arc, Condvar, Mutex, MutexGuard};
 use std::thread::JoinHandle;
 
-use crossbeam_channel::{Receiver, Sender};
-
 use super::{FlatEnv, Transition};
 use crate::{Error, Result};
 
@@ -33,6 +31,52 @@ struct Slot<E: FlatEnv> {
     /// Valid when `transition` ended the episode.
     final_obs: Vec<E::Elem>,
     transition: Transition,
+}
+
+/// Tasks waiting for a worker. Idle workers sleep on a condition variable (a spinning worker
+/// would take a core from the caller or the other workers).
+struct Pending<A> {
+    state: Mutex<PendingState<A>>,
+    available: Condvar,
+}
+
+struct PendingState<A> {
+    tasks: VecDeque<Task<A>>,
+    /// Set when the owner drops: workers finish what is queued and stop.
+    closed: bool,
+}
+
+impl<A> Pending<A> {
+    fn push(&self, tasks: impl Iterator<Item = Task<A>>) {
+        let mut state = lock(&self.state);
+        let before = state.tasks.len();
+        state.tasks.extend(tasks);
+        for _ in before..state.tasks.len() {
+            self.available.notify_one();
+        }
+    }
+
+    /// The next task, or `None` once closed and empty.
+    fn next(&self) -> Option<Task<A>> {
+        let mut state = lock(&self.state);
+        loop {
+            if let Some(task) = state.tasks.pop_front() {
+                return Some(task);
+            }
+            if state.closed {
+                return None;
+            }
+            state = self
+                .available
+                .wait(state)
+                .unwrap_or_else(|poisoned| poisoned.into_inner());
+        }
+    }
+
+    fn close(&self) {
+        lock(&self.state).closed = true;
+        self.available.notify_all();
+    }
 }
 
 /// Finished tasks in the order they finished, and how many the caller waits for: the last
@@ -96,8 +140,7 @@ pub struct AsyncStep<'a, T> {
 /// ```
 pub struct AsyncVecEnv<E: FlatEnv> {
     slots: Arc<[Mutex<Slot<E>>]>,
-    /// `None` only while dropping (closing the queue stops the workers).
-    tasks: Option<Sender<Task<E::Action>>>,
+    pending: Arc<Pending<E::Action>>,
     finished: Arc<Finished>,
     /// Results taken from `finished`, reused between batches.
     arrived: Vec<(usize, Result<()>)>,
@@ -147,7 +190,13 @@ impl<E: FlatEnv + 'static> AsyncVecEnv<E> {
                 })
             })
             .collect();
-        let (tasks, queue) = crossbeam_channel::unbounded();
+        let pending = Arc::new(Pending {
+            state: Mutex::new(PendingState {
+                tasks: VecDeque::with_capacity(n),
+                closed: false,
+            }),
+            available: Condvar::new(),
+        });
         let finished = Arc::new(Finished {
             state: Mutex::new(FinishedState {
                 results: VecDeque::with_capacity(n),
@@ -157,16 +206,16 @@ impl<E: FlatEnv + 'static> AsyncVecEnv<E> {
         });
         let workers = (0..threads)
             .map(|i| {
-                let (slots, queue, finished) = (slots.clone(), queue.clone(), finished.clone());
+                let (slots, pending, finished) = (slots.clone(), pending.clone(), finished.clone());
                 std::thread::Builder::new()
                     .name(format!("env-{i}"))
-                    .spawn(move || work(&slots, &queue, &finished))
+                    .spawn(move || work(&slots, &pending, &finished))
                     .map_err(|e| config("threads", &e.to_string()))
             })
             .collect::<Result<Vec<_>>>()?;
         Ok(Self {
             slots,
-            tasks: Some(tasks),
+            pending,
             finished,
             arrived: Vec::with_capacity(batch_size),
             workers,
@@ -209,10 +258,11 @@ impl<E: FlatEnv + 'static> AsyncVecEnv<E> {
         self.arrived.clear();
         self.finished.take(self.in_flight, &mut self.arrived);
         self.in_flight = 0;
-        for env in 0..self.len() {
-            let seed = seed.map(|s| s.wrapping_add(env as u64));
-            self.send(Task::Reset { env, seed })?;
-        }
+        self.pending.push((0..self.len()).map(|env| Task::Reset {
+            env,
+            seed: seed.map(|s| s.wrapping_add(env as u64)),
+        }));
+        self.in_flight = self.len();
         self.collect()
     }
 
@@ -229,18 +279,11 @@ impl<E: FlatEnv + 'static> AsyncVecEnv<E> {
             });
         }
         self.awaiting_actions = false;
-        for (k, &action) in actions.iter().enumerate() {
-            let env = self.env_ids[k];
-            self.send(Task::Step { env, action })?;
-        }
+        let envs = &self.env_ids;
+        self.pending
+            .push((envs.iter().zip(actions)).map(|(&env, &action)| Task::Step { env, action }));
+        self.in_flight += self.batch_size;
         self.collect()
-    }
-
-    fn send(&mut self, task: Task<E::Action>) -> Result<()> {
-        let tasks = self.tasks.as_ref().expect("the queue is open until drop");
-        tasks.send(task).map_err(|_| stopped())?;
-        self.in_flight += 1;
-        Ok(())
     }
 
     /// Receives the next `batch_size` finished environments and copies them into the batch.
@@ -271,8 +314,8 @@ impl<E: FlatEnv + 'static> AsyncVecEnv<E> {
 
 impl<E: FlatEnv> Drop for AsyncVecEnv<E> {
     fn drop(&mut self) {
-        // Closing the queue ends each worker's loop once the tasks in flight are done.
-        self.tasks = None;
+        // Workers finish the tasks in flight and stop.
+        self.pending.close();
         for worker in self.workers.drain(..) {
             let _ = worker.join();
         }
@@ -280,12 +323,8 @@ impl<E: FlatEnv> Drop for AsyncVecEnv<E> {
 }
 
 /// A worker: take a task, run it, report the environment, until the queue closes.
-fn work<E: FlatEnv>(
-    slots: &[Mutex<Slot<E>>],
-    queue: &Receiver<Task<E::Action>>,
-    finished: &Finished,
-) {
-    while let Ok(task) = queue.recv() {
+fn work<E: FlatEnv>(slots: &[Mutex<Slot<E>>], pending: &Pending<E::Action>, finished: &Finished) {
+    while let Some(task) = pending.next() {
         let env = match task {
             Task::Reset { env, .. } | Task::Step { env, .. } => env,
         };
@@ -335,13 +374,6 @@ fn config(field: &'static str, reason: &str) -> Error {
     Error::Config {
         field,
         reason: reason.to_owned(),
-    }
-}
-
-fn stopped() -> Error {
-    Error::Config {
-        field: "threads",
-        reason: "the environment workers stopped".into(),
     }
 }
 
