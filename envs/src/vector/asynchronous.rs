@@ -15,7 +15,7 @@ use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::sync::{Arc, Condvar, Mutex, MutexGuard};
 use std::thread::JoinHandle;
 
-use super::{FlatEnv, Transition};
+use super::{check_envs, config, step_with_autoreset, FlatEnv, Transition};
 use crate::{Error, Result};
 
 /// What a worker does to one environment.
@@ -162,16 +162,7 @@ impl<E: FlatEnv + 'static> AsyncVecEnv<E> {
     /// Wraps `envs` (at least one, all with the same observation length), `threads` worker
     /// threads (at least one) and batches of `batch_size` (1 to `envs.len()`).
     pub fn new(envs: Vec<E>, threads: usize, batch_size: usize) -> Result<Self> {
-        let Some(first) = envs.first() else {
-            return Err(config("envs", "need at least one environment"));
-        };
-        let obs_len = first.obs_len();
-        if envs.iter().any(|e| e.obs_len() != obs_len) {
-            return Err(config("envs", "environments differ in observation length"));
-        }
-        if threads == 0 {
-            return Err(config("threads", "need at least one thread"));
-        }
+        let obs_len = check_envs(&envs, threads)?;
         let n = envs.len();
         if !(1..=n).contains(&batch_size) {
             return Err(config(
@@ -353,11 +344,8 @@ fn run<E: FlatEnv>(slot: &mut Slot<E>, task: Task<E::Action>) -> Result<()> {
             slot.env.reset_into(seed, &mut slot.obs).map(|_| ())
         }
         Task::Step { action, .. } => {
-            slot.transition = slot.env.step_into(action, &mut slot.obs)?;
-            if slot.transition.terminated || slot.transition.truncated {
-                slot.final_obs.copy_from_slice(&slot.obs);
-                slot.env.reset_into(None, &mut slot.obs)?;
-            }
+            slot.transition =
+                step_with_autoreset(&mut slot.env, action, &mut slot.obs, &mut slot.final_obs)?;
             Ok(())
         }
     }
@@ -368,13 +356,6 @@ fn run<E: FlatEnv>(slot: &mut Slot<E>, task: Task<E::Action>) -> Result<()> {
 /// error).
 fn lock<T>(slot: &Mutex<T>) -> MutexGuard<'_, T> {
     slot.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
-}
-
-fn config(field: &'static str, reason: &str) -> Error {
-    Error::Config {
-        field,
-        reason: reason.to_owned(),
-    }
 }
 
 #[cfg(test)]

@@ -87,25 +87,7 @@ impl<E: FlatEnv> VecEnv<E> {
     /// Wraps `envs` (at least one, all with the same observation length) and a pool of
     /// `threads` threads (at least one).
     pub fn new(envs: Vec<E>, threads: usize) -> Result<Self> {
-        let Some(first) = envs.first() else {
-            return Err(Error::Config {
-                field: "envs",
-                reason: "need at least one environment".into(),
-            });
-        };
-        let obs_len = first.obs_len();
-        if envs.iter().any(|e| e.obs_len() != obs_len) {
-            return Err(Error::Config {
-                field: "envs",
-                reason: "environments differ in observation length".into(),
-            });
-        }
-        if threads == 0 {
-            return Err(Error::Config {
-                field: "threads",
-                reason: "need at least one thread".into(),
-            });
-        }
+        let obs_len = check_envs(&envs, threads)?;
         let pool = if threads == 1 {
             None
         } else {
@@ -113,10 +95,7 @@ impl<E: FlatEnv> VecEnv<E> {
                 .num_threads(threads)
                 .thread_name(|i| format!("env-{i}"))
                 .build()
-                .map_err(|e| Error::Config {
-                    field: "threads",
-                    reason: e.to_string(),
-                })?;
+                .map_err(|e| config("threads", &e.to_string()))?;
             Some(pool)
         };
         let n = envs.len();
@@ -168,11 +147,7 @@ impl<E: FlatEnv> VecEnv<E> {
             });
         }
         self.for_each_env(|i, (env, row, final_row, transition)| {
-            *transition = env.step_into(actions[i], row)?;
-            if transition.terminated || transition.truncated {
-                final_row.copy_from_slice(row);
-                env.reset_into(None, row)?;
-            }
+            *transition = step_with_autoreset(env, actions[i], row, final_row)?;
             Ok(())
         })?;
         Ok(VecStep {
@@ -205,5 +180,44 @@ impl<E: FlatEnv> VecEnv<E> {
                 pool.install(|| rows.into_par_iter().try_for_each(|(i, row)| work(i, row)))
             }
         }
+    }
+}
+
+/// The observation length shared by `envs`; an error unless there is at least one
+/// environment, all with the same observation length, and at least one thread.
+fn check_envs<E: FlatEnv>(envs: &[E], threads: usize) -> Result<usize> {
+    let first = envs
+        .first()
+        .ok_or_else(|| config("envs", "need at least one environment"))?;
+    let obs_len = first.obs_len();
+    if envs.iter().any(|e| e.obs_len() != obs_len) {
+        return Err(config("envs", "environments differ in observation length"));
+    }
+    if threads == 0 {
+        return Err(config("threads", "need at least one thread"));
+    }
+    Ok(obs_len)
+}
+
+/// One step with same-step autoreset: the step's observation goes to `obs`; if the episode
+/// ended, it is kept in `final_obs` and `obs` gets the next episode's first observation.
+fn step_with_autoreset<E: FlatEnv>(
+    env: &mut E,
+    action: E::Action,
+    obs: &mut [E::Elem],
+    final_obs: &mut [E::Elem],
+) -> Result<Transition> {
+    let transition = env.step_into(action, obs)?;
+    if transition.terminated || transition.truncated {
+        final_obs.copy_from_slice(obs);
+        env.reset_into(None, obs)?;
+    }
+    Ok(transition)
+}
+
+fn config(field: &'static str, reason: &str) -> Error {
+    Error::Config {
+        field,
+        reason: reason.to_owned(),
     }
 }
