@@ -10,6 +10,9 @@
 //! * [`EpisodeStats`] travels in [`Info`] on the step that ends an episode: the raw, unclipped
 //!   return and the length of the whole episode.
 //! * [`classic`]: CartPole-v1 and Pendulum-v1 with Gymnasium's exact dynamics, for fast tests.
+//! * [`atari`]: Atari 2600 games on ALE 0.6.0 with the standard DQN preprocessing.
+//! * [`vector`]: many environments stepped in parallel into one batch, synchronously
+//!   ([`vector::VecEnv`]) or asynchronously ([`vector::AsyncVecEnv`]).
 //!
 //! ```
 //! use envs::{classic::CartPole, Env};
