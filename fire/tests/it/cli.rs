@@ -369,3 +369,26 @@ fn bad_inputs_fail_cleanly_without_writing_output() {
         .collect();
     assert!(leftovers.is_empty(), "{leftovers:?}");
 }
+
+#[test]
+fn error_lines_name_missing_arguments_and_print_each_cause_once() {
+    let out = fire_cmd(&["apply"]);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{stderr}");
+    assert_eq!(stderr.trim().lines().count(), 1, "{stderr}");
+    assert!(
+        stderr.contains("<INPUT>") && stderr.contains("<OUTPUT>"),
+        "{stderr}"
+    );
+
+    // A path through a regular file: the OS error is part of fire's message once, not twice.
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("file");
+    std::fs::write(&file, "x").unwrap();
+    let through = file.join("in.safetensors");
+    let out = fire_cmd(&["inspect", p(&through)]);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success());
+    assert_eq!(stderr.trim().lines().count(), 1, "{stderr}");
+    assert_eq!(stderr.matches("os error").count(), 1, "{stderr}");
+}
