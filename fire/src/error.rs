@@ -55,6 +55,10 @@ pub enum Error {
         path: PathBuf,
         source: std::io::Error,
     },
+    /// A write would replace something that is not a regular file (a device node such as
+    /// `/dev/null`, a FIFO, a socket or a folder).
+    #[error("{}: exists and is not a regular file; refusing to replace it", path.display())]
+    NotRegularFile { path: PathBuf },
     /// A file is not a valid safetensors file (truncated, corrupt header, ...).
     #[error("{}: not a valid safetensors file: {reason}", path.display())]
     Safetensors { path: PathBuf, reason: String },

@@ -43,7 +43,8 @@ enum Command {
 struct ApplyArgs {
     /// Input checkpoint (.safetensors).
     input: PathBuf,
-    /// Output checkpoint; written atomically (never half-written). May equal the input.
+    /// Output checkpoint; written atomically (never half-written), keeping the mode of the file
+    /// it replaces. May equal the input (in place); must not be `--init` or a device node.
     output: PathBuf,
     /// What to do to the selected parameters.
     #[arg(long, value_enum, default_value_t = Method::Fire)]
@@ -69,7 +70,8 @@ struct ApplyArgs {
     /// Skip parameters whose name matches this glob (repeatable).
     #[arg(long, value_name = "GLOB")]
     exclude: Vec<String>,
-    /// Write a JSON report (one object per changed parameter) here.
+    /// Write a JSON report (one object per changed parameter) here; not the input, the output
+    /// or `--init`.
     #[arg(long, value_name = "REPORT.json")]
     report: Option<PathBuf>,
     /// Where to compute: auto uses CUDA when available.
@@ -158,10 +160,7 @@ fn apply(args: ApplyArgs) -> Result<()> {
     for g in &args.exclude {
         selector = selector.exclude(g)?;
     }
-    check_writable(&args.output)?;
-    if let Some(report) = &args.report {
-        check_writable(report)?;
-    }
+    check_paths(&args)?;
     let device = pick_device(args.device)?;
 
     let file = TensorFile::read(&args.input)?;
@@ -362,17 +361,96 @@ fn summarize(reports: &[ParamReport], output: &Path) {
     eprintln!("; wrote {}", output.display());
 }
 
-/// Fails early, before any work, when `path`'s directory cannot take a new file.
+/// Checks the files of `fire apply` before any work: every output can be written, and no
+/// output is a file the command reads, except the documented in-place `fire apply m m`.
+/// A report written over the input, the output or `--init` would destroy it and still exit 0.
+fn check_paths(args: &ApplyArgs) -> Result<()> {
+    check_writable(&args.output)?;
+    if let Some(report) = &args.report {
+        check_writable(report)?;
+    }
+    let output = FileId::of(&args.output);
+    if let Some(init) = &args.init {
+        if FileId::of(init) == output {
+            bail!(
+                "the output {} is the same file as --init {}; writing it would destroy the initial weights",
+                args.output.display(),
+                init.display()
+            );
+        }
+    }
+    if let Some(report) = &args.report {
+        let id = FileId::of(report);
+        let mut others = vec![("the input", &args.input), ("the output", &args.output)];
+        if let Some(init) = &args.init {
+            others.push(("--init", init));
+        }
+        for (what, path) in others {
+            if FileId::of(path) == id {
+                bail!(
+                    "--report {} is the same file as {what} {}; the report would overwrite it",
+                    report.display(),
+                    path.display()
+                );
+            }
+        }
+    }
+    Ok(())
+}
+
+/// Which file a path names, so that two spellings of one file compare equal.
+#[derive(Debug, PartialEq)]
+enum FileId {
+    /// An existing file by device and inode: symlinks and hard links to it are the same file.
+    #[cfg(unix)]
+    Inode(u64, u64),
+    /// A file still to be created (or, off unix, any file): its canonical folder and name.
+    Path(PathBuf),
+}
+
+impl FileId {
+    fn of(path: &Path) -> FileId {
+        #[cfg(unix)]
+        if let Ok(meta) = std::fs::metadata(path) {
+            use std::os::unix::fs::MetadataExt;
+            return FileId::Inode(meta.dev(), meta.ino());
+        }
+        if let Ok(canonical) = path.canonicalize() {
+            return FileId::Path(canonical);
+        }
+        // Not there yet: two outputs that do not exist are the same file when their folders
+        // are. A path that cannot be resolved at all fails later, when it is read or written.
+        let dir = match path.parent() {
+            Some(p) if !p.as_os_str().is_empty() => p.to_owned(),
+            _ => PathBuf::from("."),
+        };
+        let dir = dir.canonicalize().unwrap_or(dir);
+        FileId::Path(match path.file_name() {
+            Some(name) => dir.join(name),
+            None => path.to_owned(),
+        })
+    }
+}
+
+/// Fails early, before any work, when `path` cannot take the new file: its folder is not
+/// writable, or something other than a regular file is there ([`write_atomic`] would replace
+/// a device node such as `/dev/null` by a regular file, so it refuses; this says so first).
 fn check_writable(path: &Path) -> Result<()> {
     let dir = match path.parent() {
         Some(p) if !p.as_os_str().is_empty() => p.to_owned(),
         _ => PathBuf::from("."),
     };
-    if path.is_dir() {
-        bail!("{}: is a directory", path.display());
+    match std::fs::metadata(path) {
+        Ok(meta) if meta.is_dir() => bail!("{}: is a directory", path.display()),
+        Ok(meta) if !meta.is_file() => bail!(
+            "{}: exists and is not a regular file; fire writes only regular files",
+            path.display()
+        ),
+        _ => {}
     }
+    // Named like write_atomic's temporary files, so remove_stale_temp_files clears a leftover.
     tempfile::Builder::new()
-        .prefix(".fire-check-")
+        .prefix(fire::tensor_file::TEMP_PREFIX)
         .tempfile_in(&dir)
         .with_context(|| format!("{}: cannot write there", path.display()))?;
     Ok(())

@@ -392,3 +392,85 @@ fn error_lines_name_missing_arguments_and_print_each_cause_once() {
     assert_eq!(stderr.trim().lines().count(), 1, "{stderr}");
     assert_eq!(stderr.matches("os error").count(), 1, "{stderr}");
 }
+
+#[cfg(unix)]
+#[test]
+fn outputs_that_are_special_files_or_inputs_are_refused() {
+    use std::os::unix::fs::FileTypeExt;
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let input = checkpoint(d, "in.safetensors", 5);
+    let init = checkpoint(d, "init.safetensors", 6);
+    let out = d.join("out.safetensors");
+    let original = std::fs::read(&input).unwrap();
+    let original_init = std::fs::read(&init).unwrap();
+
+    // A socket stands in for a device node such as /dev/null (mknod needs root); the old
+    // rename replaced it with a regular file.
+    let socket = d.join("socket");
+    let _listener = std::os::unix::net::UnixListener::bind(&socket).unwrap();
+    let socket_link = d.join("socket-link");
+    std::os::unix::fs::symlink(&socket, &socket_link).unwrap();
+    for special in [&socket, &socket_link] {
+        let args = ["apply", p(&input), p(&out), "--report", p(special)];
+        assert_clean_failure(&args, &out, "not a regular file");
+        let args = ["apply", p(&input), p(special)];
+        assert_clean_failure(&args, &out, "not a regular file");
+    }
+    assert!(std::fs::metadata(&socket).unwrap().file_type().is_socket());
+
+    // --report over a file that is read or written, under any name.
+    let in_link = d.join("in-link.safetensors");
+    std::os::unix::fs::symlink(&input, &in_link).unwrap();
+    let in_hard = d.join("in-hard.safetensors");
+    std::fs::hard_link(&input, &in_hard).unwrap();
+    let in_dotted = d.join(".").join("in.safetensors");
+    for alias in [&input, &in_link, &in_hard, &in_dotted] {
+        let args = ["apply", p(&input), p(&out), "--report", p(alias)];
+        assert_clean_failure(&args, &out, "same file as the input");
+    }
+    let args = ["apply", p(&input), p(&out), "--report", p(&out)];
+    assert_clean_failure(&args, &out, "same file as the output");
+    let reset = ["--method", "full-reset", "--init"];
+    let mut args = vec!["apply", p(&input), p(&out), "--report", p(&init)];
+    args.extend_from_slice(&reset);
+    args.push(p(&init));
+    assert_clean_failure(&args, &out, "same file as --init");
+
+    // The output over --init (by another name), and in place over the input with the report
+    // on it.
+    let init_hard = d.join("init-hard.safetensors");
+    std::fs::hard_link(&init, &init_hard).unwrap();
+    let mut args = vec!["apply", p(&input), p(&init_hard)];
+    args.extend_from_slice(&reset);
+    args.push(p(&init));
+    assert_clean_failure(&args, &out, "same file as --init");
+    let args = ["apply", p(&input), p(&input), "--report", p(&in_link)];
+    assert_clean_failure(&args, &out, "same file as the input");
+
+    assert_eq!(std::fs::read(&input).unwrap(), original, "input changed");
+    assert_eq!(std::fs::read(&init).unwrap(), original_init, "init changed");
+}
+
+#[cfg(unix)]
+#[test]
+fn in_place_apply_keeps_the_file_mode() {
+    use std::os::unix::fs::PermissionsExt;
+    let dir = tempfile::tempdir().unwrap();
+    let input = checkpoint(dir.path(), "in.safetensors", 7);
+    std::fs::set_permissions(&input, std::fs::Permissions::from_mode(0o600)).unwrap();
+    let before = TensorFile::read(&input).unwrap();
+    let out = fire_cmd(&["apply", p(&input), p(&input)]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let mode = std::fs::metadata(&input).unwrap().permissions().mode() & 0o777;
+    assert_eq!(mode, 0o600);
+    let after = TensorFile::read(&input).unwrap();
+    assert!(!after
+        .get("classifier.weight")
+        .unwrap()
+        .equal(before.get("classifier.weight").unwrap()));
+}
