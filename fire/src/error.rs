@@ -30,7 +30,10 @@ pub enum Error {
     /// A configuration value is out of its valid range.
     #[error("invalid {what}: {reason}")]
     InvalidConfig { what: &'static str, reason: String },
-    /// A result contains NaN or infinity (e.g. a diverged weight).
+    /// An input matrix contains NaN or infinity (`index` counts the matrices of the batch).
+    #[error("{op}: matrix {index} of the input contains NaN or infinity")]
+    NonFiniteInput { op: &'static str, index: usize },
+    /// A parameter contains NaN or infinity (e.g. a diverged weight).
     #[error("parameter `{name}`: {what} is not finite")]
     NonFinite { name: String, what: &'static str },
 

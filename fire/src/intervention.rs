@@ -154,7 +154,8 @@ pub struct ParamReport {
     pub normalized_sfe: f64,
     /// [`isometry_dfi`] before (weights only).
     pub dfi_before: Option<f64>,
-    /// [`isometry_dfi`] after (for FIRE: DfI of the orthogonal factor before scaling).
+    /// [`isometry_dfi`] after, of the value stored in the parameter's dtype (for FIRE: DfI of
+    /// the orthogonal factor, as rounded to that dtype).
     pub dfi_after: Option<f64>,
     /// Newton–Schulz iterations run (0 for anything but iterative FIRE).
     pub iterations: usize,
@@ -262,6 +263,11 @@ fn fire(
         let started = Instant::now();
         let role = members[0].2;
         let weights: Vec<&Tensor> = members.iter().map(|m| m.1).collect();
+        // A NaN or infinite weight has no polar factor (the SVD returns noise, Newton–Schulz a
+        // NaN); say which parameter it is rather than let orthogonalize count matrices.
+        for &(name, t, _) in members {
+            check_finite(name, t, "the current value")?;
+        }
         let before = members
             .iter()
             .map(|&(_, t, role)| Ok((isometry_dfi(role, t)?, squared_norm(t)?)))
@@ -270,8 +276,15 @@ fn fire(
         let mut group_reports = Vec::with_capacity(members.len());
         for ((&(name, t, role), new), (dfi_before, norm2)) in members.iter().zip(fired).zip(before)
         {
-            check_finite(name, &new.weight)?;
+            check_finite(name, &new.weight, "the new value")?;
             let sfe = sfe(t, &new.weight)?;
+            // The factor was computed in f32; a bf16 or f16 parameter stores it rounded, and
+            // the report describes what is stored.
+            let dfi_after = if new.weight.kind() == Kind::Float {
+                new.dfi
+            } else {
+                isometry_dfi(role, &new.weight)?
+            };
             pending.push((t, new.weight));
             group_reports.push(ParamReport {
                 name: name.to_owned(),
@@ -281,7 +294,7 @@ fn fire(
                 sfe,
                 normalized_sfe: normalize(sfe, norm2),
                 dfi_before: Some(dfi_before),
-                dfi_after: Some(new.dfi),
+                dfi_after: Some(dfi_after),
                 iterations: new.iterations,
                 seconds: 0.0,
             });
@@ -313,7 +326,7 @@ fn each(
     for &(name, t, role) in selected {
         let started = Instant::now();
         let new = tch::no_grad(|| new_value(name, t))?.f_to_kind(t.kind())?;
-        check_finite(name, &new)?;
+        check_finite(name, &new, "the new value")?;
         updates.push((name, t, role, new, started.elapsed().as_secs_f64()));
     }
     let mut reports = Vec::with_capacity(updates.len());
@@ -354,20 +367,17 @@ fn normalize(sfe: f64, norm2: f64) -> f64 {
     }
 }
 
-fn check_finite(name: &str, t: &Tensor) -> Result<()> {
+fn check_finite(name: &str, t: &Tensor, what: &'static str) -> Result<()> {
     let finite = tch::no_grad(|| -> Result<bool> {
-        Ok(t.to_kind(Kind::Float)
-            .f_isfinite()?
-            .f_all()?
-            .f_int64_value(&[])?
-            == 1)
+        // In the tensor's own dtype: an f64 of 1e300 is finite, its f32 rounding is not.
+        Ok(t.f_isfinite()?.f_all()?.f_int64_value(&[])? == 1)
     })?;
     if finite {
         Ok(())
     } else {
         Err(Error::NonFinite {
             name: name.to_owned(),
-            what: "the new value",
+            what,
         })
     }
 }

@@ -5,10 +5,10 @@
 //! parameters and are never orthogonalised.
 
 use serde::Serialize;
-use tch::{Kind, Tensor};
+use tch::Tensor;
 
 use crate::error::{Error, Result};
-use crate::orthogonalize::{dfi_batch, orthogonalize, Orthogonalizer};
+use crate::orthogonalize::{dfi_batch_divided, orthogonalize, Orthogonalizer};
 
 /// The role of a parameter tensor, inferred from its name and shape.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize)]
@@ -129,10 +129,9 @@ pub fn from_matrices(role: ParamRole, matrices: &Tensor, shape: &[i64]) -> Resul
 /// scale and the DfI of each matrix (each conv tap) summed. A freshly FIRE'd weight reads ~0.
 pub fn isometry_dfi(role: ParamRole, w: &Tensor) -> Result<f64> {
     let scale = fire_scale(role, &w.size())?;
-    let matrices = tch::no_grad(|| -> Result<Tensor> {
-        Ok(as_matrices(role, &w.to_kind(Kind::Float))?.f_div_scalar(scale)?)
-    })?;
-    Ok(dfi_batch(&matrices)?.iter().sum())
+    // Divided inside: a huge conv weight divided by its small scale can overflow f32.
+    let matrices = tch::no_grad(|| as_matrices(role, w))?;
+    Ok(dfi_batch_divided(&matrices, scale)?.iter().sum())
 }
 
 /// A weight after FIRE, with what it took.
@@ -176,7 +175,9 @@ pub fn fire_weights(
     let stacked = tch::no_grad(|| -> Result<Tensor> {
         let parts = weights
             .iter()
-            .map(|w| as_matrices(role, &w.to_kind(Kind::Float)))
+            // In their stored dtype: orthogonalize scales before it rounds to f32, so that an
+            // f64 weight beyond f32's range is still orthogonalised.
+            .map(|w| as_matrices(role, w))
             .collect::<Result<Vec<_>>>()?;
         Ok(Tensor::f_cat(&parts, 0)?)
     })?;
@@ -201,6 +202,7 @@ pub fn fire_weights(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use tch::Kind;
 
     #[test]
     fn classifies_pytorch_and_varstore_names() {

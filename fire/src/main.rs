@@ -169,24 +169,41 @@ fn apply(args: ApplyArgs) -> Result<()> {
         None => None,
     };
 
-    // Work in f32 on the chosen device; only floating-point tensors are candidates.
+    // Work in f32 on the chosen device (f64 tensors in f64: their values may be beyond f32's
+    // range); only floating-point tensors are candidates.
     // Shrink & perturb acts on parameters; buffers such as BatchNorm running statistics
     // (role "other") are left alone, as in the reference. A full reset restores those too.
     let skips_buffers = matches!(intervention, Intervention::ShrinkPerturb(_));
+    let fire_only_matrices = matches!(intervention, Intervention::Fire(_));
     let mut work: Vec<(String, Tensor)> = Vec::new();
     for (name, t) in &file.tensors {
-        let buffer = ParamRole::classify(name, &t.size()) == ParamRole::Other;
+        let role = ParamRole::classify(name, &t.size());
+        let buffer = role == ParamRole::Other;
         if t.is_floating_point() && selector.matches(name, &t.size()) && !(skips_buffers && buffer)
         {
-            work.push((name.clone(), t.f_to_device(device)?.f_to_kind(Kind::Float)?));
+            // A NaN or infinite weight has no polar factor (FIRE returned noise or a scaled
+            // identity), and a reset would hide that the checkpoint diverged: every method
+            // refuses, naming the parameter. FIRE leaves biases and norms alone, so only the
+            // weights it changes count.
+            if (role.is_matrix() || !fire_only_matrices) && !all_finite(t)? {
+                bail!(
+                    "{}: parameter `{name}` contains NaN or infinity; fire changes only finite weights",
+                    args.input.display()
+                );
+            }
+            let kind = match t.kind() {
+                Kind::Double => Kind::Double,
+                _ => Kind::Float,
+            };
+            work.push((name.clone(), t.f_to_device(device)?.f_to_kind(kind)?));
         }
     }
     let init_snapshot = match &init {
         Some(init) => Some(ParamSnapshot::from_tensors(
             work.iter()
-                .map(|(name, _)| {
+                .map(|(name, like)| {
                     let t = init.get(name).expect("checked by load_matching_init");
-                    Ok((name.clone(), t.f_to_device(device)?.f_to_kind(Kind::Float)?))
+                    Ok((name.clone(), t.f_to_device(device)?.f_to_kind(like.kind())?))
                 })
                 .collect::<Result<Vec<_>>>()?,
         )),
@@ -289,7 +306,7 @@ fn inspect(args: InspectArgs) -> Result<()> {
         let role = ParamRole::classify(name, &t.size());
         let float = t.is_floating_point();
         let norm = if float {
-            Some(fire::orthogonalize::squared_norm(t)?.sqrt())
+            Some(fire::orthogonalize::frobenius_norm(t)?)
         } else {
             None
         };
@@ -334,6 +351,10 @@ fn inspect(args: InspectArgs) -> Result<()> {
         );
     }
     Ok(())
+}
+
+fn all_finite(t: &Tensor) -> Result<bool> {
+    Ok(t.f_isfinite()?.f_all()?.f_int64_value(&[])? == 1)
 }
 
 /// Number of columns DfI is summed over: min(d_out, d_in), times kernel taps for convs.

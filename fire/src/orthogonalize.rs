@@ -13,6 +13,13 @@
 //! or all same-shaped layers of a network), on whatever device the tensor lives on.
 //! The achieved DfI of every matrix is always reported, because the reference iteration does not
 //! converge on large or ill-conditioned matrices and a user must be able to see that.
+//!
+//! Every input is first divided by a power of two that brings its largest entry near 1
+//! (exact in binary floating point, so the published iteration's result is unchanged to the
+//! bit): squares of f32 entries overflow above ~1.8e19, and a Frobenius norm of infinity
+//! turned such a matrix into zeros. Norms, SFE and DfI are likewise computed without overflow,
+//! for every dtype. A matrix with NaN or infinity is refused: its "polar factor" would be
+//! noise or a scaled identity.
 
 use tch::{Kind, Tensor};
 
@@ -97,10 +104,10 @@ pub struct Orthogonalized {
 pub fn orthogonalize(w: &Tensor, method: Orthogonalizer) -> Result<Orthogonalized> {
     method.validate()?;
     let (batch, single) = as_batch(w, "orthogonalize")?;
-    let batch = batch.to_kind(Kind::Float);
+    let batch = finite_unit_max(&batch, "orthogonalize")?;
     let (q, iterations) = tch::no_grad(|| -> Result<(Tensor, usize)> {
         Ok(match method {
-            Orthogonalizer::NewtonSchulz { iters } => (newton_schulz(&batch, iters)?, iters),
+            Orthogonalizer::NewtonSchulz { iters } => (newton_schulz_unit(&batch, iters)?, iters),
             Orthogonalizer::Tolerance { tol, max_iters } => {
                 newton_schulz_to_tolerance(&batch, tol, max_iters)?
             }
@@ -117,7 +124,16 @@ pub fn orthogonalize(w: &Tensor, method: Orthogonalizer) -> Result<Orthogonalize
 ///
 /// One deliberate difference: an all-zero matrix, where the reference divides by zero and
 /// returns NaN, stays zero here (its DfI then reads `k`, which says plainly what happened).
+/// The result is f32. Each matrix is first divided by a power of two (see the module docs),
+/// which changes no bit of the result unless the reference would have overflowed.
+/// A batch holding NaN or infinity is an [`Error::NonFiniteInput`].
 pub fn newton_schulz(batch: &Tensor, iters: usize) -> Result<Tensor> {
+    let batch = finite_unit_max(batch, "newton_schulz")?;
+    tch::no_grad(|| newton_schulz_unit(&batch, iters))
+}
+
+/// [`newton_schulz`] on an f32 batch already divided by [`unit_max`].
+fn newton_schulz_unit(batch: &Tensor, iters: usize) -> Result<Tensor> {
     let wide = is_wide(batch)?;
     let mut x = if wide {
         batch.f_mt()?
@@ -193,7 +209,7 @@ fn newton_schulz_to_tolerance(
         let worst = per_matrix.f_max()?.f_double_value(&[])?;
         if !worst.is_finite() || worst > 1e3 * best_seen.max(1.0) {
             // Diverged from a bad spectral estimate: restart from the reference start.
-            let x = newton_schulz(&tall, max_iters)?;
+            let x = newton_schulz_unit(&tall, max_iters)?;
             return Ok((if wide { x.f_mt()? } else { x }, max_iters));
         }
         best_seen = best_seen.min(worst);
@@ -242,46 +258,144 @@ pub fn dfi(w: &Tensor) -> Result<f64> {
     Ok(dfi_batch(&batch)?.iter().sum())
 }
 
-/// DfI of each matrix of a batch `[B, m, n]`, computed in f32 and summed in f64.
+/// DfI of each matrix of a batch `[B, m, n]` of any floating dtype; the Gram matrix is
+/// computed in f32 on the matrix divided by a power of two near its largest entry, scaled back and
+/// compared with the identity in f64, so that neither overflows. A matrix with NaN or
+/// infinity reads NaN.
 pub fn dfi_batch(batch: &Tensor) -> Result<Vec<f64>> {
+    dfi_batch_divided(batch, 1.0)
+}
+
+/// DfI of each matrix of `batch / divisor`, without forming `batch / divisor` (which can
+/// overflow in f32 when the divisor is small, as FIRE's conv scale is).
+pub(crate) fn dfi_batch_divided(batch: &Tensor, divisor: f64) -> Result<Vec<f64>> {
     tch::no_grad(|| {
-        let batch = batch.to_kind(Kind::Float);
-        let wide = is_wide(&batch)?;
+        let (scaled, divisors) = unit_max(batch)?;
+        let wide = is_wide(&scaled)?;
         let gram = if wide {
-            batch.f_matmul(&batch.f_mt()?)?
+            scaled.f_matmul(&scaled.f_mt()?)?
         } else {
-            batch.f_mt()?.f_matmul(&batch)?
+            scaled.f_mt()?.f_matmul(&scaled)?
         };
-        let k = gram.size()[2];
-        let eye = Tensor::f_eye(k, (Kind::Float, batch.device()))?;
-        let per = gram.f_sub(&eye)?.f_square()?.f_sum_dim_intlist(
-            [-2i64, -1].as_slice(),
-            false,
-            Kind::Double,
-        )?;
+        let (b, k) = (gram.size()[0], gram.size()[2]);
+        let device = scaled.device();
+        // The Gram matrix of batch / divisor is (d / divisor)^2 times that of the scaled one.
+        let factors: Vec<f64> = divisors.iter().map(|d| (d / divisor).powi(2)).collect();
+        let factors = Tensor::from_slice(&factors)
+            .f_reshape([b, 1, 1])?
+            .f_to_device(device)?;
+        let eye = Tensor::f_eye(k, (Kind::Double, device))?;
+        let per = gram
+            .f_to_kind(Kind::Double)?
+            .f_mul(&factors)?
+            .f_sub(&eye)?
+            .f_square()?
+            .f_sum_dim_intlist([-2i64, -1].as_slice(), false, Kind::Double)?;
         Ok(Vec::<f64>::try_from(&per.f_to_device(tch::Device::Cpu)?)?)
     })
 }
 
-/// Squared Frobenius error `||a - b||_F^2`, summed in f64.
+/// Squared Frobenius error `||a - b||_F^2` of tensors of any floating dtype, in f64 (inf only
+/// when the result itself is beyond f64).
 pub fn sfe(a: &Tensor, b: &Tensor) -> Result<f64> {
+    let diff = tch::no_grad(|| {
+        a.f_to_kind(Kind::Double)?
+            .f_sub(&b.f_to_kind(Kind::Double)?)
+    })?;
+    Ok(frobenius_norm(&diff)?.powi(2))
+}
+
+/// Squared Frobenius norm `||a||_F^2`, in f64 (see [`frobenius_norm`]).
+pub fn squared_norm(a: &Tensor) -> Result<f64> {
+    Ok(frobenius_norm(a)?.powi(2))
+}
+
+/// Frobenius (L2) norm `||a||_F` of a tensor of any dtype, in f64, without overflow or
+/// underflow: the entries are divided by a power of two near the largest |entry| before they
+/// are squared (f64 squares overflow above ~1.3e154). NaN or infinity give NaN or infinity.
+pub fn frobenius_norm(a: &Tensor) -> Result<f64> {
     tch::no_grad(|| {
-        Ok(a.to_kind(Kind::Float)
-            .f_sub(&b.to_kind(Kind::Float))?
+        let a = a.f_to_kind(Kind::Double)?;
+        if a.numel() == 0 {
+            return Ok(0.0);
+        }
+        // max propagates NaN.
+        let amax = a.f_abs()?.f_max()?.f_double_value(&[])?;
+        if !(amax.is_finite() && amax > 0.0) {
+            return Ok(amax);
+        }
+        let d = power_of_two_below(amax, f64::MIN_EXP - 1, f64::MAX_EXP - 1);
+        let sum = a
+            .f_div_scalar(d)?
             .f_square()?
             .f_sum(Kind::Double)?
-            .f_double_value(&[])?)
+            .f_double_value(&[])?;
+        Ok(sum.sqrt() * d)
     })
 }
 
-/// Squared Frobenius norm `||a||_F^2`, summed in f64.
-pub fn squared_norm(a: &Tensor) -> Result<f64> {
+/// [`unit_max`], refusing a batch with NaN or infinity.
+fn finite_unit_max(batch: &Tensor, op: &'static str) -> Result<Tensor> {
+    let (scaled, divisors) = unit_max(batch)?;
+    match divisors.iter().position(|d| d.is_nan()) {
+        Some(index) => Err(Error::NonFiniteInput { op, index }),
+        None => Ok(scaled),
+    }
+}
+
+/// Divides each matrix of a batch `[B, m, n]` by a power of two that brings its largest
+/// |entry| into [1, 2), and returns the result in f32 with the divisors.
+///
+/// Why: Frobenius norms and Gram matrices square the entries, and f32 squares overflow above
+/// |x| ~ 1.8e19 (a matrix of N(0,1) x 1e18 has an infinite norm, and `X / inf` is all zeros)
+/// and lose precision below ~1e-19. Dividing by a power of two is exact in binary floating
+/// point, and so are the squares, sums and square roots of the divided entries, scaled back:
+/// for every matrix that was safe before, what is computed from the divided matrix is the
+/// same to the bit. An f64 batch is divided in f64 before it is rounded to f32, so values
+/// beyond f32's range are safe too. A matrix holding NaN or infinity gets the divisor NaN.
+fn unit_max(batch: &Tensor) -> Result<(Tensor, Vec<f64>)> {
     tch::no_grad(|| {
-        Ok(a.to_kind(Kind::Float)
-            .f_square()?
-            .f_sum(Kind::Double)?
-            .f_double_value(&[])?)
+        let wide = match batch.kind() {
+            Kind::Double => batch.shallow_clone(),
+            _ => batch.f_to_kind(Kind::Float)?,
+        };
+        let b = wide.size()[0];
+        if wide.numel() == 0 {
+            return Ok((wide.f_to_kind(Kind::Float)?, vec![1.0; b as usize]));
+        }
+        let amax = wide
+            .f_abs()?
+            .f_amax([-2i64, -1].as_slice(), false)?
+            .f_to_kind(Kind::Double)?
+            .f_to_device(tch::Device::Cpu)?;
+        let (low, high) = if wide.kind() == Kind::Double {
+            (f64::MIN_EXP - 1, f64::MAX_EXP - 1)
+        } else {
+            (f32::MIN_EXP - 1, f32::MAX_EXP - 1)
+        };
+        let divisors: Vec<f64> = Vec::<f64>::try_from(&amax)?
+            .into_iter()
+            .map(|m| power_of_two_below(m, low, high))
+            .collect();
+        let d = Tensor::from_slice(&divisors)
+            .f_to_kind(wide.kind())?
+            .f_reshape([b, 1, 1])?
+            .f_to_device(wide.device())?;
+        Ok((wide.f_div(&d)?.f_to_kind(Kind::Float)?, divisors))
     })
+}
+
+/// The power of two `2^e <= m` with the largest `e` in `[low, high]`: 1 for 0, NaN for NaN or
+/// infinity.
+fn power_of_two_below(m: f64, low: i32, high: i32) -> f64 {
+    if !m.is_finite() {
+        return f64::NAN;
+    }
+    if m == 0.0 {
+        return 1.0;
+    }
+    let e = (m.log2().floor() as i32).clamp(low, high);
+    2f64.powi(e)
 }
 
 /// Views a 2-D tensor as a batch of one; passes a 3-D batch through.
@@ -372,5 +486,74 @@ mod tests {
             orthogonalize(&w, bad),
             Err(Error::InvalidConfig { .. })
         ));
+    }
+
+    fn close(got: f64, want: f64) -> bool {
+        (got - want).abs() <= 1e-6 * want.abs()
+    }
+
+    #[test]
+    fn norms_sfe_and_dfi_do_not_overflow_or_underflow_in_any_dtype() {
+        // 3-4-5 near both ends of f32's range: the f32 squares overflow (or flush to zero).
+        for scale in [1e30f32, 1e-30] {
+            let t = Tensor::from_slice(&[3.0 * scale, 4.0 * scale]);
+            let want = 5.0 * scale as f64;
+            assert!(close(frobenius_norm(&t).unwrap(), want), "{scale}");
+            assert!(close(squared_norm(&t).unwrap(), want * want), "{scale}");
+            assert!(
+                close(sfe(&t, &t.neg()).unwrap(), 4.0 * want * want),
+                "{scale}"
+            );
+        }
+        // ... and of f64's, and in the half-precision types, against the stored values.
+        let t = Tensor::from_slice(&[3e300f64, -4e300]);
+        assert!(close(frobenius_norm(&t).unwrap(), 5e300));
+        for (kind, v) in [(Kind::BFloat16, 1e30), (Kind::Half, 3e4)] {
+            let t = Tensor::from_slice(&[v, v, -v]).to_kind(kind);
+            let stored = Vec::<f64>::try_from(&t.to_kind(Kind::Double)).unwrap();
+            let want = stored.iter().map(|x| x * x).sum::<f64>().sqrt();
+            assert!(close(frobenius_norm(&t).unwrap(), want), "{kind:?}");
+        }
+        // DfI of 1e18 I (3x3): 3 (1e36 - 1)^2; the f32 Gram matrix overflowed to NaN.
+        let big = Tensor::eye(3, (Kind::Float, tch::Device::Cpu)) * 1e18;
+        assert!(close(dfi(&big).unwrap(), 3e72), "{}", dfi(&big).unwrap());
+        let tiny = Tensor::eye(3, (Kind::Float, tch::Device::Cpu)) * 1e-30;
+        assert!(close(dfi(&tiny).unwrap(), 3.0));
+        // Nothing, and a diverged matrix, read as what they are.
+        let empty = Tensor::zeros([0], (Kind::Float, tch::Device::Cpu));
+        assert_eq!(frobenius_norm(&empty).unwrap(), 0.0);
+        let nan = Tensor::from_slice(&[1.0f32, f32::NAN, 0.0, 1.0]).reshape([2, 2]);
+        assert!(frobenius_norm(&nan).unwrap().is_nan());
+        assert!(dfi(&nan).unwrap().is_nan());
+    }
+
+    #[test]
+    fn every_method_refuses_nan_and_infinity() {
+        let batch = Tensor::randn([3, 4, 2], (Kind::Float, tch::Device::Cpu));
+        // Poisoned one after another; the first poisoned matrix is named.
+        let steps = [
+            (f64::NAN, 1, 1),
+            (f64::INFINITY, 2, 1),
+            (f64::NEG_INFINITY, 0, 0),
+        ];
+        for (bad, index, first) in steps {
+            let _ = batch.get(index).get(3).get(1).fill_(bad);
+            for method in [
+                Orthogonalizer::default(),
+                Orthogonalizer::tolerance(),
+                Orthogonalizer::Exact,
+            ] {
+                match orthogonalize(&batch, method) {
+                    Err(Error::NonFiniteInput { index: i, .. }) => assert_eq!(i, first),
+                    other => panic!("{method:?} on {bad}: {other:?}"),
+                }
+            }
+        }
+        let one = Tensor::from_slice(&[1.0f32, f32::NAN]).reshape([1, 2]);
+        let err = orthogonalize(&one, Orthogonalizer::Exact).unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            "orthogonalize: matrix 0 of the input contains NaN or infinity"
+        );
     }
 }

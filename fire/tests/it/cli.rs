@@ -474,3 +474,86 @@ fn in_place_apply_keeps_the_file_mode() {
         .unwrap()
         .equal(before.get("classifier.weight").unwrap()));
 }
+
+/// A one-tensor checkpoint.
+fn single(dir: &Path, name: &str, tensor: Tensor) -> PathBuf {
+    let path = dir.join(name);
+    TensorFile {
+        tensors: vec![("fc.weight".into(), tensor)],
+        metadata: None,
+    }
+    .write(&path)
+    .unwrap();
+    path
+}
+
+#[test]
+fn huge_weights_are_orthogonalised_and_diverged_ones_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let w = gaussian(&[48, 24], 21);
+    // N(0, 1) x 1e18 in f32: its Frobenius norm overflowed and FIRE wrote all zeros.
+    let plain = single(d, "plain.safetensors", w.shallow_clone());
+    let huge = single(d, "huge.safetensors", &w * 1e18);
+    for method in ["fire", "fire-exact", "fire-tol"] {
+        let mut outputs = Vec::new();
+        for input in [&plain, &huge] {
+            let out = d.join(format!(
+                "out-{method}-{}",
+                input.file_name().unwrap().to_str().unwrap()
+            ));
+            let run = fire_cmd(&["apply", p(input), p(&out), "--method", method]);
+            assert!(
+                run.status.success(),
+                "{}",
+                String::from_utf8_lossy(&run.stderr)
+            );
+            outputs.push(
+                TensorFile::read(&out)
+                    .unwrap()
+                    .get("fc.weight")
+                    .unwrap()
+                    .copy(),
+            );
+        }
+        let gap = crate::util::distance(&outputs[0], &outputs[1]);
+        assert!(
+            gap < 1e-4,
+            "{method}: the 1e18 matrix gives another factor ({gap})"
+        );
+    }
+    // inspect: a finite norm and DfI (the f32 Gram matrix overflowed).
+    let run = fire_cmd(&["inspect", p(&huge), "--json"]);
+    let rows: serde_json::Value = serde_json::from_slice(&run.stdout).unwrap();
+    let norm = rows[0]["norm"].as_f64().unwrap();
+    let want = 1e18 * crate::util::distance(&w, &(&w * 0.0));
+    assert!((norm - want).abs() < 1e-5 * want, "{norm} vs {want}");
+    assert!(rows[0]["dfi"].as_f64().unwrap().is_finite(), "{}", rows[0]);
+
+    // NaN or infinity: refused by every method, naming the parameter.
+    let good_init = single(d, "init.safetensors", w.shallow_clone());
+    let out = d.join("out.safetensors");
+    for bad in [f64::NAN, f64::INFINITY] {
+        let poisoned = w.copy();
+        let _ = poisoned.get(3).get(4).fill_(bad);
+        let input = single(d, "poisoned.safetensors", poisoned);
+        for method in [
+            "fire",
+            "fire-exact",
+            "fire-tol",
+            "full-reset",
+            "shrink-perturb",
+        ] {
+            let args = [
+                "apply",
+                p(&input),
+                p(&out),
+                "--method",
+                method,
+                "--init",
+                p(&good_init),
+            ];
+            assert_clean_failure(&args, &out, "`fc.weight` contains NaN or infinity");
+        }
+    }
+}

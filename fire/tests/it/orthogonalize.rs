@@ -160,3 +160,63 @@ proptest! {
         }
     }
 }
+
+/// The published iteration, verbatim: `X / ||X||_F` in f32, then `X <- 1.5 X - 0.5 X X^T X`.
+fn published_newton_schulz(batch: &Tensor, iters: usize) -> Tensor {
+    let norm = batch
+        .square()
+        .sum_dim_intlist([-2i64, -1].as_slice(), true, Kind::Float)
+        .sqrt();
+    let mut x = batch / norm;
+    for _ in 0..iters {
+        let gram = x.mt().matmul(&x);
+        x = x.baddbmm(&x, &gram, 1.5, -0.5);
+    }
+    x
+}
+
+#[test]
+fn newton_schulz_is_the_published_iteration_to_the_bit_and_does_not_overflow() {
+    // Entries well below 1, so the power-of-two prescale is not 1 and is exercised.
+    let w = gaussian(&[4, 48, 24], 11) * 0.03;
+    let ours = newton_schulz(&w, 10).unwrap();
+    assert!(ours.equal(&published_newton_schulz(&w, 10)));
+    // Scaling by powers of two is exact: the same factor, bit for bit, near both ends of
+    // f32's range. The published iteration gives zeros at the top (||X||_F = inf).
+    for power in [100, -100] {
+        let scaled = &w * 2f64.powi(power);
+        assert!(
+            newton_schulz(&scaled, 10).unwrap().equal(&ours),
+            "2^{power}"
+        );
+    }
+    let huge = &w * 2f64.powi(100);
+    assert_eq!(
+        published_newton_schulz(&huge, 10)
+            .abs()
+            .max()
+            .double_value(&[]),
+        0.0
+    );
+
+    // N(0, 1) x 1e18, the probe's matrix: the same factor as the unscaled one, for every
+    // method, up to the rounding of the multiplied entries.
+    let w = gaussian(&[48, 24], 12);
+    let big = &w * 1e18;
+    for method in [
+        Orthogonalizer::default(),
+        Orthogonalizer::tolerance(),
+        Orthogonalizer::Exact,
+    ] {
+        let want = orthogonalize(&w, method).unwrap();
+        let got = orthogonalize(&big, method).unwrap();
+        let gap = distance(&got.q, &want.q);
+        assert!(gap < 1e-4, "{method:?}: ||Q(1e18 W) - Q(W)|| = {gap}");
+        assert!((got.dfi[0] - want.dfi[0]).abs() < 1e-4, "{method:?}");
+    }
+    // In f64, beyond f32's range.
+    let beyond = w.to_kind(Kind::Double) * 1e300;
+    let got = orthogonalize(&beyond, Orthogonalizer::Exact).unwrap();
+    let want = orthogonalize(&w, Orthogonalizer::Exact).unwrap();
+    assert!(distance(&got.q, &want.q) < 1e-4);
+}
