@@ -123,6 +123,12 @@ fn main() -> ExitCode {
 
 fn apply(args: ApplyArgs) -> Result<()> {
     // Everything that can be checked is checked before any work.
+    if args.iters == 0 {
+        bail!(
+            "--iters must be at least 1 (0 Newton–Schulz steps would only normalise the weights); \
+             --method fire-exact gives the exact SVD polar factor"
+        );
+    }
     let intervention = match args.method {
         Method::Fire => Intervention::Fire(Orthogonalizer::NewtonSchulz { iters: args.iters }),
         Method::FireExact => Intervention::Fire(Orthogonalizer::Exact),
@@ -164,6 +170,17 @@ fn apply(args: ApplyArgs) -> Result<()> {
     let device = pick_device(args.device)?;
 
     let file = TensorFile::read(&args.input)?;
+    // A glob that matches nothing is almost always a typo, and the run would silently change
+    // less than asked (or nothing).
+    for glob in &args.include {
+        let one = ParamSelector::all().include(glob)?;
+        if !file.tensors.iter().any(|(n, t)| one.matches(n, &t.size())) {
+            bail!(
+                "--include `{glob}` matches no tensor in {}",
+                args.input.display()
+            );
+        }
+    }
     let init = match &args.init {
         Some(path) => Some(load_matching_init(path, &file)?),
         None => None,
@@ -243,6 +260,23 @@ fn apply(args: ApplyArgs) -> Result<()> {
             None => original.shallow_clone(),
         };
         out.tensors.push((name.clone(), tensor));
+    }
+    // The report describes what is written. The work was done in f32, and a bf16 or f16
+    // parameter is stored rounded: a FIRE'd bf16 weight has a DfI per column near 3e-6, not
+    // the 4e-9 of its f32 factor. Where nothing was rounded, the values are already exact.
+    for r in &mut reports {
+        let (Some(before), Some(after)) = (file.get(&r.name), out.get(&r.name)) else {
+            continue;
+        };
+        if changed.get(r.name.as_str()).map(|t| t.kind()) == Some(after.kind()) {
+            continue;
+        }
+        r.sfe = fire::sfe(before, after)?;
+        let norm2 = fire::orthogonalize::squared_norm(before)?;
+        r.normalized_sfe = if norm2 > 0.0 { r.sfe / norm2 } else { 0.0 };
+        if r.dfi_after.is_some() {
+            r.dfi_after = Some(isometry_dfi(r.role, after)?);
+        }
     }
     out.write(&args.output)?;
     if let Some(path) = &args.report {
@@ -371,7 +405,9 @@ fn summarize(reports: &[ParamReport], output: &Path) {
         .iter()
         .filter_map(|r| r.dfi_after.map(|d| (d, &r.name)))
         .max_by(|a, b| a.0.total_cmp(&b.0));
-    let sfe: f64 = reports.iter().map(|r| r.sfe).sum();
+    // A fold from +0.0: `Sum` for floats starts at -0.0, which printed as "-0.0000e0" when
+    // nothing was changed.
+    let sfe = reports.iter().fold(0.0, |total, r| total + r.sfe);
     eprint!(
         "fire: changed {} parameters, total SFE {sfe:.4e}",
         reports.len()

@@ -67,6 +67,12 @@ impl Orthogonalizer {
     /// Checks the numbers a user can get wrong.
     pub fn validate(&self) -> Result<()> {
         match *self {
+            // Zero steps would return the Frobenius-normalised input, not an orthogonal factor.
+            Orthogonalizer::NewtonSchulz { iters: 0 } => Err(Error::InvalidConfig {
+                what: "Newton–Schulz iteration count",
+                reason: "must be at least 1 (Orthogonalizer::Exact gives the exact polar factor)"
+                    .into(),
+            }),
             Orthogonalizer::NewtonSchulz { .. } | Orthogonalizer::Exact => Ok(()),
             Orthogonalizer::Tolerance { tol, max_iters } => {
                 if !(tol.is_finite() && tol > 0.0) {
@@ -484,6 +490,11 @@ mod tests {
         };
         assert!(matches!(
             orthogonalize(&w, bad),
+            Err(Error::InvalidConfig { .. })
+        ));
+        let none = Orthogonalizer::NewtonSchulz { iters: 0 };
+        assert!(matches!(
+            orthogonalize(&w, none),
             Err(Error::InvalidConfig { .. })
         ));
     }

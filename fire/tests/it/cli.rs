@@ -557,3 +557,65 @@ fn huge_weights_are_orthogonalised_and_diverged_ones_refused() {
         }
     }
 }
+
+#[test]
+fn the_report_describes_the_tensors_as_written() {
+    let dir = tempfile::tempdir().unwrap();
+    let input = checkpoint(dir.path(), "in.safetensors", 8);
+    let output = dir.path().join("out.safetensors");
+    let report = dir.path().join("r.json");
+    let args = ["apply", p(&input), p(&output), "--method", "fire-exact"];
+    let run = fire_cmd(&[&args[..], &["--report", p(&report)]].concat());
+    assert!(
+        run.status.success(),
+        "{}",
+        String::from_utf8_lossy(&run.stderr)
+    );
+    let json: serde_json::Value = serde_json::from_slice(&std::fs::read(&report).unwrap()).unwrap();
+    let (before, after) = (
+        TensorFile::read(&input).unwrap(),
+        TensorFile::read(&output).unwrap(),
+    );
+    for row in json.as_array().unwrap() {
+        let name = row["name"].as_str().unwrap();
+        let (b, a) = (before.get(name).unwrap(), after.get(name).unwrap());
+        let role = fire::ParamRole::classify(name, &a.size());
+        let dfi = fire::isometry_dfi(role, a).unwrap();
+        let sfe = fire::sfe(b, a).unwrap();
+        let (got_dfi, got_sfe) = (
+            row["dfi_after"].as_f64().unwrap(),
+            row["sfe"].as_f64().unwrap(),
+        );
+        // proj.weight is bf16: ~1e-4 as stored, ~1e-10 for the f32 factor the old report gave.
+        assert!(
+            (got_dfi - dfi).abs() <= 1e-6 * dfi + 1e-9,
+            "{name}: dfi {got_dfi} vs {dfi}"
+        );
+        assert!(
+            (got_sfe - sfe).abs() <= 1e-6 * sfe,
+            "{name}: sfe {got_sfe} vs {sfe}"
+        );
+    }
+}
+
+#[test]
+fn includes_that_match_nothing_zero_iterations_and_negative_zero() {
+    let dir = tempfile::tempdir().unwrap();
+    let input = checkpoint(dir.path(), "in.safetensors", 9);
+    let out = dir.path().join("out.safetensors");
+    let args = ["apply", p(&input), p(&out), "--include", "classifier.*"];
+    let args = [&args[..], &["--include", "clasifier.weight"]].concat();
+    assert_clean_failure(&args, &out, "`clasifier.weight` matches no tensor");
+    let args = ["apply", p(&input), p(&out), "--iters", "0"];
+    assert_clean_failure(&args, &out, "at least 1");
+    assert_clean_failure(&args, &out, "--method fire-exact");
+
+    // FIRE on a bias changes nothing: the total SFE is 0, not -0.
+    let run = fire_cmd(&["apply", p(&input), p(&out), "--include", "classifier.bias"]);
+    let stderr = String::from_utf8_lossy(&run.stderr);
+    assert!(run.status.success(), "{stderr}");
+    assert!(
+        stderr.contains("total SFE 0") && !stderr.contains("-0"),
+        "{stderr}"
+    );
+}

@@ -307,3 +307,21 @@ fn redo_recycles_dead_neurons_without_changing_the_output() {
     let out_after = fc2.forward(&fc1.forward(&x).relu());
     assert!(distance(&out_before, &out_after) < 1e-5, "output changed");
 }
+
+#[test]
+fn fire_reports_the_dfi_of_the_weight_as_stored_in_its_dtype() {
+    // The factor is computed in f32; a bf16 parameter stores it with 8 significant bits.
+    tch::manual_seed(31);
+    let w = Tensor::randn([32, 32], (Kind::Float, Device::Cpu)).to_kind(Kind::BFloat16);
+    let params = vec![("fc.weight".to_owned(), w)];
+    let reports = Intervention::Fire(Orthogonalizer::Exact)
+        .apply(&params, &ParamSelector::all(), Sources::default())
+        .unwrap();
+    let stored = isometry_dfi(ParamRole::LinearWeight, &params[0].1).unwrap();
+    let reported = reports[0].dfi_after.unwrap();
+    assert!(stored > 1e-6, "bf16 rounding should show: {stored}");
+    assert!(
+        (reported - stored).abs() <= 1e-9 * stored,
+        "{reported} vs {stored}"
+    );
+}
