@@ -306,7 +306,7 @@ fn vector_env_autoresets_and_keeps_final_observations() {
     assert_eq!(first.len(), 3 * 4 * FRAME);
     let mut done_seen = 0;
     for t in 0..60 {
-        let step = v.step(&[0, 0, 0]).unwrap();
+        let step = v.step(&[0.0, 0.0, 0.0]).unwrap();
         for (i, tr) in step.transitions.iter().enumerate() {
             if tr.truncated {
                 done_seen += 1;
@@ -325,7 +325,7 @@ fn vector_env_autoresets_and_keeps_final_observations() {
         }
     }
     assert_eq!(done_seen, 3);
-    assert!(v.step(&[0, 0]).is_err(), "one action per environment");
+    assert!(v.step(&[0.0, 0.0]).is_err(), "one action per environment");
 }
 
 #[test]
@@ -350,7 +350,7 @@ fn async_vector_env_steps_each_game_as_if_alone() {
     }
     let mut pending: Vec<usize> = (0..n).filter(|i| !ids.contains(i)).collect();
     for _ in 0..400 {
-        let actions: Vec<usize> = ids.iter().map(|&i| action_of(i, steps[i])).collect();
+        let actions: Vec<f32> = ids.iter().map(|&i| action_of(i, steps[i]) as f32).collect();
         for &i in &ids {
             steps[i] += 1;
         }

@@ -5,8 +5,6 @@
 //! boundary the intervention's SFE (what it cost in stability) and the network's DfI, dormant
 //! ratio and feature rank.
 
-use std::fmt;
-
 use anyhow::{Context, Result};
 use fire::{
     metrics, params_of, Intervention, Orthogonalizer, ParamSelector, ParamSnapshot, ShrinkPerturb,
@@ -16,30 +14,10 @@ use serde::Serialize;
 use tch::nn::{self, Module, OptimizerConfig};
 use tch::{Device, Kind, Tensor};
 
-/// What to do between tasks.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, clap::ValueEnum)]
-#[serde(rename_all = "kebab-case")]
-pub enum Method {
-    /// Keep training the same weights.
-    None,
-    /// FIRE (reference Newton–Schulz, 10 steps) on every linear weight.
-    Fire,
-    /// Every parameter back to its initial value.
-    FullReset,
-    /// `0.2 * theta + 0.8 * theta_0` on every parameter.
-    ShrinkPerturb,
-}
-
-impl fmt::Display for Method {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(match self {
-            Method::None => "none",
-            Method::Fire => "fire",
-            Method::FullReset => "full-reset",
-            Method::ShrinkPerturb => "shrink-perturb",
-        })
-    }
-}
+/// What to do between tasks: the workspace's one intervention type. The demo supports
+/// `none`, the FIRE variants, `full-reset` and `shrink-perturb` (on every parameter);
+/// [`run`] refuses the others, which need an agent.
+pub use fire::Method;
 
 /// The demo's knobs.
 #[derive(Clone, Debug, Serialize)]
@@ -147,8 +125,20 @@ pub fn run(
             let intervention = match method {
                 Method::None => None,
                 Method::Fire => Some(Intervention::Fire(Orthogonalizer::default())),
+                Method::FireExact => Some(Intervention::Fire(Orthogonalizer::Exact)),
+                Method::FireTol => Some(Intervention::Fire(Orthogonalizer::Tolerance {
+                    tol: 1e-6,
+                    max_iters: 100,
+                })),
                 Method::FullReset => Some(Intervention::Reset),
                 Method::ShrinkPerturb => Some(Intervention::ShrinkPerturb(ShrinkPerturb::PAPER)),
+                Method::Redo | Method::PlasticityInjection => {
+                    return Err(fire::Error::InvalidConfig {
+                        what: "method",
+                        reason: format!("the demo does not run {method} (it needs an agent)"),
+                    }
+                    .into())
+                }
             };
             if let Some(intervention) = intervention {
                 let sources = Sources {

@@ -2,6 +2,9 @@
 //! files, CSV, checkpoint and a resume; and bad input failing cleanly.
 
 use std::path::Path;
+
+use experiments::cli::Experiment;
+use runtime::config::Sections;
 use std::process::{Command, Output};
 
 fn atari(args: &[&str]) -> Output {
@@ -254,8 +257,9 @@ fn shipped_configs_parse_and_validate() {
     for entry in std::fs::read_dir(&dir).unwrap() {
         let path = entry.unwrap().path();
         if path.extension().is_some_and(|e| e == "toml") {
-            let cfg = experiments::atari::AtariRunConfig::from_toml_file(&path)
-                .unwrap_or_else(|e| panic!("{e:#}"));
+            let table = runtime::config::read_table(&path).unwrap_or_else(|e| panic!("{e:#}"));
+            let cfg = experiments::atari::AtariRunConfig::from_table(table)
+                .unwrap_or_else(|e| panic!("{}: {e:#}", path.display()));
             cfg.validate()
                 .unwrap_or_else(|e| panic!("{}: {e:#}", path.display()));
             n += 1;

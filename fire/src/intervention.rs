@@ -163,6 +163,29 @@ pub struct ParamReport {
     pub seconds: f64,
 }
 
+impl ParamReport {
+    /// Measures a parameter that `action` changed from `before` to `after` (same shape): SFE,
+    /// normalised SFE, and for weight matrices DfI before and after. No iterations, no time.
+    pub fn measure(name: &str, before: &Tensor, after: &Tensor, action: Action) -> Result<Self> {
+        let role = ParamRole::classify(name, &after.size());
+        let sfe = sfe(before, after)?;
+        let norm2 = squared_norm(before)?;
+        let dfi = |t: &Tensor| role.is_matrix().then(|| isometry_dfi(role, t)).transpose();
+        Ok(Self {
+            name: name.to_owned(),
+            shape: after.size(),
+            role,
+            action,
+            sfe,
+            normalized_sfe: normalize(sfe, norm2),
+            dfi_before: dfi(before)?,
+            dfi_after: dfi(after)?,
+            iterations: 0,
+            seconds: 0.0,
+        })
+    }
+}
+
 /// Extra tensors an intervention may need.
 #[derive(Clone, Copy, Debug, Default)]
 pub struct Sources<'a> {

@@ -17,6 +17,8 @@
 //! * [`schedule`]: step counts like `1M`, and when to intervene (at steps, every N steps, on a
 //!   metric threshold with a cooldown).
 //! * [`tensor_file`]: safetensors checkpoints in and out, atomically.
+//! * [`Method`] names an intervention as users type it (`fire`, `full-reset`, ...), one type
+//!   for the `fire` tool, the agents and the binaries; [`DeviceChoice`] names a device.
 //!
 //! The crate knows nothing of agents or environments: those crates call into it.
 //!
@@ -42,6 +44,7 @@ pub mod cli;
 pub mod error;
 pub mod intervention;
 pub mod layer;
+pub mod method;
 pub mod metrics;
 pub mod orthogonalize;
 pub mod redo;
@@ -55,6 +58,7 @@ pub use intervention::{
     Sources,
 };
 pub use layer::{fire_scale, fire_weight, isometry_dfi, ParamRole};
+pub use method::{DeviceChoice, Method, MethodConfig};
 pub use orthogonalize::{dfi, orthogonalize, sfe, Orthogonalized, Orthogonalizer};
 pub use schedule::{parse_steps, Schedule, Scheduler};
 pub use select::ParamSelector;

@@ -11,11 +11,11 @@ use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
 use anyhow::{bail, Context, Result};
-use clap::{Parser, Subcommand, ValueEnum};
+use clap::{Parser, Subcommand};
 use fire::tensor_file::{write_atomic, TensorFile};
 use fire::{
-    isometry_dfi, Intervention, Orthogonalizer, ParamReport, ParamRole, ParamSelector,
-    ParamSnapshot, ShrinkPerturb, Sources,
+    isometry_dfi, DeviceChoice, Intervention, Method, Orthogonalizer, ParamReport, ParamRole,
+    ParamSelector, ParamSnapshot, ShrinkPerturb, Sources,
 };
 use tch::{Device, Kind, Tensor};
 
@@ -75,8 +75,8 @@ struct ApplyArgs {
     #[arg(long, value_name = "REPORT.json")]
     report: Option<PathBuf>,
     /// Where to compute: auto uses CUDA when available.
-    #[arg(long, value_enum, default_value_t = DeviceArg::Auto)]
-    device: DeviceArg,
+    #[arg(long, value_enum, default_value_t = DeviceChoice::Auto)]
+    device: DeviceChoice,
 }
 
 #[derive(Parser, Debug)]
@@ -86,27 +86,6 @@ struct InspectArgs {
     /// Print JSON instead of a table.
     #[arg(long)]
     json: bool,
-}
-
-#[derive(Clone, Copy, Debug, ValueEnum)]
-enum Method {
-    /// The paper's FIRE: cubic Newton–Schulz, `--iters` steps.
-    Fire,
-    /// FIRE with the exact SVD polar factor.
-    FireExact,
-    /// FIRE iterated until DfI/k <= `--tol` (at most `--max-iters` steps).
-    FireTol,
-    /// Every selected parameter back to `--init`.
-    FullReset,
-    /// lambda * theta + (1 - lambda) * theta_0, with `--shrink` lambda and `--init` theta_0.
-    ShrinkPerturb,
-}
-
-#[derive(Clone, Copy, Debug, ValueEnum)]
-enum DeviceArg {
-    Auto,
-    Cpu,
-    Cuda,
 }
 
 fn main() -> ExitCode {
@@ -137,6 +116,10 @@ fn apply(args: ApplyArgs) -> Result<()> {
             max_iters: args.max_iters,
         }),
         Method::FullReset => Intervention::Reset,
+        Method::None | Method::Redo | Method::PlasticityInjection => bail!(
+            "--method {}: not something to apply to a checkpoint (it needs a training agent); use fire, fire-exact, fire-tol, full-reset or shrink-perturb",
+            args.method
+        ),
         Method::ShrinkPerturb => Intervention::ShrinkPerturb(ShrinkPerturb::TowardInit {
             shrink: args.shrink,
         }),
@@ -513,17 +496,8 @@ fn check_writable(path: &Path) -> Result<()> {
     Ok(())
 }
 
-fn pick_device(arg: DeviceArg) -> Result<Device> {
-    Ok(match arg {
-        DeviceArg::Auto => Device::cuda_if_available(),
-        DeviceArg::Cpu => Device::Cpu,
-        DeviceArg::Cuda => {
-            if !tch::Cuda::is_available() {
-                bail!("--device cuda: no CUDA device is available");
-            }
-            Device::Cuda(0)
-        }
-    })
+fn pick_device(choice: DeviceChoice) -> Result<Device> {
+    Ok(choice.resolve()?)
 }
 
 fn progress_bar(len: u64, what: &str) -> indicatif::ProgressBar {

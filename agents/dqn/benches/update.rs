@@ -54,22 +54,18 @@ fn main() {
         ..DqnConfig::default()
     };
     let arch = Architecture::NatureCnn { frames: OBS[0] };
-    let mut agent = Dqn::new(&arch, ACTIONS, config.clone(), device).expect("agent");
+    let mut agent: Dqn<u8> = Dqn::new(&arch, ACTIONS, config.clone(), device).expect("agent");
     let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(0);
     let batches: Vec<Batch<u8>> = (0..8).map(|_| random_batch(&mut rng)).collect();
 
     println!("| what | ms per call |");
     println!("|---|---:|");
     let update_ms = time(device, calls, |i| {
-        agent
-            .update(&batches[i % batches.len()], &OBS)
-            .expect("update");
+        agent.update(&batches[i % batches.len()]).expect("update");
     });
     println!("| update (back to back) | {update_ms:.3} |");
     let waiting_ms = time(device, calls, |i| {
-        agent
-            .update(&batches[i % batches.len()], &OBS)
-            .expect("update");
+        agent.update(&batches[i % batches.len()]).expect("update");
         agent.take_stats().expect("stats");
     });
     println!("| update, then wait for its loss | {waiting_ms:.3} |");

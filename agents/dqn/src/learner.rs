@@ -1,17 +1,17 @@
 //! The DQN learner: online and target networks, the owned optimiser, the TD update, and the
 //! interventions with the FIRE paper's DQN semantics.
 
-use fire::redo::{redo, zero_incoming, zero_outgoing, RedoLayer};
+use agent::{state, ActMode, Adam, AdamConfig, DeviceStats};
 use fire::{
-    params_of, Intervention, Orthogonalizer, ParamReport, ParamRole, ParamSelector, ParamSnapshot,
-    ShrinkPerturb, Sources,
+    metrics, params_of, Intervention, Method, MethodConfig, NamedTensors, ParamReport, ParamRole,
+    ParamSelector, ParamSnapshot, ShrinkPerturb, Sources,
 };
 use rand::Rng;
+use rand_chacha::ChaCha8Rng;
 use replay::Batch;
 use serde::{Deserialize, Serialize};
 use tch::{nn, Device, Kind, Reduction, Tensor};
 
-use crate::adam::{Adam, AdamConfig};
 use crate::network::{Architecture, QNetwork};
 use crate::{Error, Result};
 
@@ -23,6 +23,31 @@ pub enum Loss {
     Huber,
     /// Mean squared error, as CleanRL's DQN.
     Mse,
+}
+
+/// Epsilon over the loop's steps: `start` until `hold_until`, then linear to `end` over
+/// `decay_steps`, then `end`.
+#[derive(Clone, Copy, Debug, PartialEq, Serialize, Deserialize)]
+pub struct EpsilonSchedule {
+    /// Epsilon at the start.
+    pub start: f64,
+    /// Epsilon after the decay.
+    pub end: f64,
+    /// Steps before the decay begins.
+    pub hold_until: u64,
+    /// Steps the linear decay takes (at least 1).
+    pub decay_steps: f64,
+}
+
+impl EpsilonSchedule {
+    /// Epsilon at `step`.
+    pub fn at(&self, step: u64) -> f64 {
+        if step < self.hold_until {
+            return self.start;
+        }
+        let progress = ((step - self.hold_until) as f64 / self.decay_steps.max(1.0)).min(1.0);
+        self.start + progress * (self.end - self.start)
+    }
 }
 
 /// Learner hyperparameters (units: gradient updates unless said otherwise).
@@ -39,6 +64,14 @@ pub struct DqnConfig {
     pub double: bool,
     /// Target update: `tau = 1` copies (hard), smaller values blend (soft, Polyak).
     pub tau: f64,
+    /// Steps (the loop's clock) between target updates.
+    pub target_update_every: u64,
+    /// Exploration while training.
+    pub epsilon: EpsilonSchedule,
+    /// Epsilon while evaluating.
+    pub eval_epsilon: f64,
+    /// How interventions treat the rest of the agent (FIRE.md section 3).
+    pub intervention: InterventionParts,
 }
 
 impl Default for DqnConfig {
@@ -49,6 +82,15 @@ impl Default for DqnConfig {
             loss: Loss::Huber,
             double: false,
             tau: 1.0,
+            target_update_every: 2_000,
+            epsilon: EpsilonSchedule {
+                start: 1.0,
+                end: 0.01,
+                hold_until: 0,
+                decay_steps: 250_000.0,
+            },
+            eval_epsilon: 0.001,
+            intervention: InterventionParts::default(),
         }
     }
 }
@@ -64,92 +106,32 @@ pub struct UpdateStats {
     pub updates: u64,
 }
 
-/// Sums of the TD loss and the mean Q-value over updates, kept on the device: reading a value
-/// back makes the host wait for the device, so an update never does; the caller reads them
-/// when it logs (one wait per log line instead of two per update).
-#[derive(Debug)]
-struct StatSums {
-    td_loss: Tensor,
-    q_values: Tensor,
-    updates: u64,
-}
-
-impl StatSums {
-    fn new(device: Device) -> Self {
-        Self {
-            td_loss: Tensor::zeros([], (Kind::Double, device)),
-            q_values: Tensor::zeros([], (Kind::Double, device)),
-            updates: 0,
-        }
-    }
-
-    /// The two sums on the host; an error if either is NaN or infinite.
-    fn read(&self) -> Result<(f64, f64)> {
-        let td_loss = self.td_loss.f_double_value(&[])?;
-        let q_values = self.q_values.f_double_value(&[])?;
-        for (what, value) in [("TD loss", td_loss), ("Q-value", q_values)] {
-            if !value.is_finite() {
-                return Err(Error::NonFinite { what, value });
-            }
-        }
-        Ok((td_loss, q_values))
-    }
-}
-
-/// The intervention to apply, with the paper's DQN semantics as defaults.
-#[derive(Clone, Copy, Debug, PartialEq, Serialize, Deserialize)]
-#[serde(rename_all = "kebab-case")]
-pub enum DqnIntervention {
-    /// Orthogonalise the encoder's weights (convs; hidden layers of an MLP) with FIRE.
-    Fire,
-    /// Every parameter back to theta_0.
-    FullReset,
-    /// Shrink & perturb the encoder toward theta_0 (`lambda * theta + (1 - lambda) * theta_0`).
-    ShrinkPerturb,
-    /// ReDo: recycle tau-dormant neurons of every hidden layer (fresh incoming weights, zero
-    /// outgoing weights, zero Adam moments); needs a batch of observations.
-    Redo,
-    /// Plasticity injection: freeze the head, add a fresh head and subtract its frozen copy
-    /// (outputs unchanged at that moment), fresh optimiser state. Once per run.
-    PlasticityInjection,
-}
-
-/// The parts of an intervention a user may switch. Defaults follow FIRE.md section 3.
+/// What an intervention does besides its method, with the paper's DQN semantics as defaults
+/// (FIRE.md section 3).
 #[derive(Clone, Copy, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
-pub struct InterventionConfig {
-    /// What to do.
-    pub method: DqnIntervention,
+pub struct InterventionParts {
     /// Reset the head (fully connected layers) to theta_0 along with FIRE or shrink & perturb.
     pub reset_head: bool,
     /// Copy the online network into the target network afterwards.
     pub sync_target: bool,
     /// Zero Adam's moments afterwards (the DQN protocol keeps them).
     pub reset_optimizer: bool,
-    /// Newton–Schulz iterations for FIRE (the paper uses 10); 0 selects the exact SVD factor.
-    pub fire_iterations: usize,
-    /// lambda of shrink & perturb.
-    pub shrink: f64,
-    /// ReDo's dormancy threshold tau.
-    pub redo_tau: f64,
 }
 
-impl Default for InterventionConfig {
+impl Default for InterventionParts {
     fn default() -> Self {
         Self {
-            method: DqnIntervention::Fire,
             reset_head: true,
             sync_target: true,
             reset_optimizer: false,
-            fire_iterations: 10,
-            shrink: 0.2,
-            redo_tau: 0.1,
         }
     }
 }
 
-/// Online and target Q-networks with their optimiser and theta_0.
-pub struct Dqn {
+/// Online and target Q-networks with their optimiser and theta_0, for observations of element
+/// `T` (`u8` frames, `f32` vectors).
+pub struct Dqn<T> {
     config: DqnConfig,
     online_vs: nn::VarStore,
     online: QNetwork,
@@ -159,10 +141,15 @@ pub struct Dqn {
     initial: ParamSnapshot,
     actions: i64,
     arch: Architecture,
-    stats: StatSums,
+    obs_shape: Vec<i64>,
+    stats: DeviceStats,
+    elem: std::marker::PhantomData<fn() -> T>,
 }
 
-impl Dqn {
+/// What the updates sum on the device, under the tags they are logged as.
+const STATS: &[&str] = &["losses/td_loss", "losses/q_values"];
+
+impl<T: tch::kind::Element> Dqn<T> {
     /// Builds the networks on `device` (seed the generator with `tch::manual_seed` first for
     /// reproducible weights).
     pub fn new(
@@ -202,7 +189,9 @@ impl Dqn {
             initial,
             actions,
             arch: arch.clone(),
-            stats: StatSums::new(device),
+            obs_shape: arch.obs_shape(),
+            stats: DeviceStats::new(STATS, device),
+            elem: std::marker::PhantomData,
         })
     }
 
@@ -235,14 +224,10 @@ impl Dqn {
     /// One gradient update on a batch whose observations have `obs_shape` per sample. It does
     /// not wait for the device: its loss and Q-values are summed there for [`Self::take_stats`],
     /// which also reports a diverged loss.
-    pub fn update<T: tch::kind::Element>(
-        &mut self,
-        batch: &Batch<T>,
-        obs_shape: &[i64],
-    ) -> Result<()> {
+    pub fn update(&mut self, batch: &Batch<T>) -> Result<()> {
         let device = self.device();
         let mut shape = vec![batch.size as i64];
-        shape.extend_from_slice(obs_shape);
+        shape.extend_from_slice(&self.obs_shape);
         // One host-to-device copy per array; pixels travel as bytes and become floats there.
         let obs = Tensor::from_slice(&batch.obs)
             .f_view(shape.as_slice())?
@@ -276,12 +261,7 @@ impl Dqn {
             Loss::Huber => q.f_huber_loss(&target, Reduction::Mean, 1.0)?,
             Loss::Mse => q.f_mse_loss(&target, Reduction::Mean)?,
         };
-        tch::no_grad(|| -> Result<()> {
-            let _ = self.stats.td_loss.f_add_(&loss.f_to_kind(Kind::Double)?)?;
-            let _ = self.stats.q_values.f_add_(&q.f_mean(Kind::Double)?)?;
-            Ok(())
-        })?;
-        self.stats.updates += 1;
+        self.stats.add(&[&loss, &q.f_mean(Kind::Double)?])?;
         let params = self.params();
         for (_, p) in &params {
             let mut g = p.grad();
@@ -290,37 +270,27 @@ impl Dqn {
             }
         }
         loss.f_backward()?;
-        self.adam.step(&params)
+        Ok(self.adam.step(&params)?)
     }
 
     /// Means of the TD loss and Q-value over the updates since the last call (`None` if
     /// there were none), and starts new sums. Waits for the device. An error if training
     /// diverged (a NaN or infinite loss).
     pub fn take_stats(&mut self) -> Result<Option<UpdateStats>> {
-        if self.stats.updates == 0 {
-            return Ok(None);
-        }
-        let (td_loss, q_values) = self.stats.read()?;
-        let n = self.stats.updates;
-        self.stats = StatSums::new(self.device());
-        Ok(Some(UpdateStats {
-            td_loss: td_loss / n as f64,
-            q_values: q_values / n as f64,
-            updates: n,
+        let updates = self.stats.updates();
+        let means = self.stats.take_means()?;
+        Ok((updates > 0).then(|| UpdateStats {
+            td_loss: means[0].1,
+            q_values: means[1].1,
+            updates,
         }))
     }
 
     /// An error if a loss since the last [`Self::take_stats`] or any parameter is NaN or
     /// infinite: call it before saving weights. Waits for the device.
     pub fn check_finite(&self) -> Result<()> {
-        self.stats.read()?;
-        for (name, p) in self.params() {
-            let finite = tch::no_grad(|| p.f_isfinite()?.f_all()?.f_int64_value(&[]))?;
-            if finite == 0 {
-                return Err(Error::NonFiniteParameter { name });
-            }
-        }
-        Ok(())
+        self.stats.read_sums()?;
+        Ok(state::check_finite(&self.params())?)
     }
 
     /// Moves the target network toward the online network by `tau` (copies when `tau = 1`).
@@ -346,10 +316,12 @@ impl Dqn {
     /// of observations, needed by ReDo to find dormant neurons.
     pub fn intervene(
         &mut self,
-        cfg: &InterventionConfig,
+        cfg: &MethodConfig,
         probe: Option<&Tensor>,
     ) -> Result<Vec<ParamReport>> {
-        if cfg.method == DqnIntervention::PlasticityInjection {
+        cfg.validate()?;
+        let parts = self.config.intervention;
+        if cfg.method == Method::PlasticityInjection {
             // Changes the architecture rather than values: nothing to report per parameter.
             self.inject()?;
             return Ok(Vec::new());
@@ -365,26 +337,21 @@ impl Dqn {
             .with_roles(&[ParamRole::ConvWeight, ParamRole::LinearWeight]);
         let head = ParamSelector::all().include("q.head.*")?;
         let mut reports = match cfg.method {
-            DqnIntervention::Fire => {
-                let method = if cfg.fire_iterations == 0 {
-                    Orthogonalizer::Exact
-                } else {
-                    Orthogonalizer::NewtonSchulz {
-                        iters: cfg.fire_iterations,
-                    }
-                };
-                Intervention::Fire(method).apply(&params, &encoder_weights, sources)?
+            Method::None => return Ok(Vec::new()),
+            Method::Fire | Method::FireExact | Method::FireTol => {
+                let orthogonalizer = cfg.orthogonalizer().expect("a FIRE variant");
+                Intervention::Fire(orthogonalizer).apply(&params, &encoder_weights, sources)?
             }
-            DqnIntervention::FullReset => {
+            Method::FullReset => {
                 Intervention::Reset.apply(&params, &ParamSelector::all(), sources)?
             }
-            DqnIntervention::ShrinkPerturb => {
+            Method::ShrinkPerturb => {
                 Intervention::ShrinkPerturb(ShrinkPerturb::TowardInit { shrink: cfg.shrink })
                     .apply(&params, &encoder, sources)?
             }
             // Handled before the parameters were borrowed, above.
-            DqnIntervention::PlasticityInjection => Vec::new(),
-            DqnIntervention::Redo => {
+            Method::PlasticityInjection => Vec::new(),
+            Method::Redo => {
                 let probe = probe.ok_or_else(|| Error::Config {
                     field: "redo",
                     reason: "needs a batch of observations".into(),
@@ -392,21 +359,18 @@ impl Dqn {
                 self.redo(probe, cfg.redo_tau)?
             }
         };
-        let keeps_head = matches!(
-            cfg.method,
-            DqnIntervention::FullReset | DqnIntervention::Redo
-        );
-        if cfg.reset_head && !keeps_head {
+        let keeps_head = matches!(cfg.method, Method::FullReset | Method::Redo);
+        if parts.reset_head && !keeps_head {
             reports.extend(Intervention::Reset.apply(&params, &head, sources)?);
         }
-        if cfg.sync_target {
+        if parts.sync_target {
             let tau = self.config.tau;
             self.config.tau = 1.0;
             let synced = self.update_target();
             self.config.tau = tau;
             synced?;
         }
-        if cfg.reset_optimizer {
+        if parts.reset_optimizer {
             self.adam.reset();
         }
         Ok(reports)
@@ -474,82 +438,24 @@ impl Dqn {
         let fresh_vs = nn::VarStore::new(self.device());
         let _fresh_net = QNetwork::new(&fresh_vs.root(), &self.arch, self.actions);
         let fresh = ParamSnapshot::capture(&params_of(&fresh_vs));
-        let vars = self.online_vs.variables();
-        let get = |name: String| {
-            vars.get(&name)
-                .map(|t| (name.clone(), t.shallow_clone()))
-                .ok_or(Error::Checkpoint(format!("no parameter `{name}`")))
-        };
-        let layers = self.online.layers().to_vec();
-        let before = ParamSnapshot::capture(&self.params());
-        let mut touched = Vec::new();
-        for (k, activations) in hidden.iter().enumerate() {
-            let (w_name, w) = get(format!("{}.weight", layers[k]))?;
-            let (b_name, b) = get(format!("{}.bias", layers[k]))?;
-            let (next_name, next) = get(format!("{}.weight", layers[k + 1]))?;
-            let layer = RedoLayer {
-                incoming_weight: (&w_name, &w),
-                incoming_bias: Some((&b_name, &b)),
-                outgoing_weight: (&next_name, &next),
-                activations,
-            };
-            let recycled = redo(&[layer], tau, &fresh)?.remove(0);
-            if recycled.neurons.is_empty() {
-                continue;
-            }
-            // The optimiser forgets the recycled neurons too.
-            for name in [&w_name, &b_name] {
-                if let Some((m, v)) = self.adam.moments(name) {
-                    zero_incoming(m, &recycled.neurons)?;
-                    zero_incoming(v, &recycled.neurons)?;
-                }
-            }
-            if let Some((m, v)) = self.adam.moments(&next_name) {
-                zero_outgoing(m, &recycled.neurons, recycled.width)?;
-                zero_outgoing(v, &recycled.neurons, recycled.width)?;
-            }
-            touched.extend([w_name, b_name, next_name]);
-        }
-        let mut reports = Vec::new();
-        for name in touched {
-            let now = &vars[&name];
-            let old = before.get(&name, now, "the weights before ReDo")?;
-            let role = ParamRole::classify(&name, &now.size());
-            let sfe = fire::sfe(old, now)?;
-            let norm2 = fire::orthogonalize::squared_norm(old)?;
-            let dfi = |t: &Tensor| {
-                role.is_matrix()
-                    .then(|| fire::isometry_dfi(role, t))
-                    .transpose()
-            };
-            reports.push(ParamReport {
-                name: name.clone(),
-                shape: now.size(),
-                role,
-                action: fire::Action::Recycled,
-                sfe,
-                normalized_sfe: if norm2 > 0.0 { sfe / norm2 } else { 0.0 },
-                dfi_before: dfi(old)?,
-                dfi_after: dfi(now)?,
-                iterations: 0,
-                seconds: 0.0,
-            });
-        }
-        Ok(reports)
+        let vars = self.online_vs.variables().into_iter().collect();
+        agent::redo::recycle(
+            &vars,
+            self.online.layers(),
+            &hidden,
+            tau,
+            &fresh,
+            &self.adam,
+        )
     }
 
     /// Everything a checkpoint needs: online and target weights, theta_0 and optimiser state.
-    pub fn state_tensors(&self) -> Vec<(String, Tensor)> {
-        let mut out: Vec<(String, Tensor)> = Vec::new();
-        for (n, t) in params_of(&self.online_vs) {
-            out.push((format!("online.{n}"), t));
-        }
-        for (n, t) in params_of(&self.target_vs) {
-            out.push((format!("target.{n}"), t));
-        }
+    pub fn state_tensors(&self) -> NamedTensors {
+        let mut out = state::prefixed("online.", &params_of(&self.online_vs));
+        out.extend(state::prefixed("target.", &params_of(&self.target_vs)));
+        let vars = self.online_vs.variables();
         for n in self.initial.names() {
-            let like = self.online_vs.variables()[n].shallow_clone();
-            if let Ok(t) = self.initial.get(n, &like, "theta_0") {
+            if let Ok(t) = self.initial.get(n, &vars[n], "theta_0") {
                 out.push((format!("initial.{n}"), t.shallow_clone()));
             }
         }
@@ -566,39 +472,191 @@ impl Dqn {
         if injected && !self.online.is_injected() {
             self.inject()?;
         }
-        let find = |key: &str| {
-            tensors
-                .iter()
-                .find(|(n, _)| n == key)
-                .map(|(_, t)| t)
-                .ok_or_else(|| Error::Checkpoint(format!("`{key}` missing")))
-        };
-        tch::no_grad(|| -> Result<()> {
-            for (prefix, vs) in [("online.", &self.online_vs), ("target.", &self.target_vs)] {
-                for (n, mut t) in vs.variables() {
-                    let saved = find(&format!("{prefix}{n}"))?;
-                    if saved.size() != t.size() {
-                        return Err(Error::Checkpoint(format!(
-                            "`{prefix}{n}` has shape {:?}, the network {:?}",
-                            saved.size(),
-                            t.size()
-                        )));
-                    }
-                    t.f_copy_(saved)?;
-                }
-            }
-            Ok(())
-        })?;
+        state::restore("online.", &params_of(&self.online_vs), tensors)?;
+        state::restore("target.", &params_of(&self.target_vs), tensors)?;
         let initial = params_of(&self.online_vs)
             .into_iter()
             .map(|(n, t)| {
-                Ok((
-                    n.clone(),
-                    find(&format!("initial.{n}"))?.f_to_device(t.device())?,
-                ))
+                let saved = state::find(tensors, &format!("initial.{n}"))?;
+                Ok((n, saved.f_to_device(t.device())?))
             })
             .collect::<Result<Vec<_>>>()?;
         self.initial = ParamSnapshot::from_tensors(initial);
-        self.adam.load_state(tensors)
+        Ok(self.adam.load_state(tensors)?)
+    }
+
+    /// Epsilon for `mode`.
+    pub fn epsilon(&self, mode: ActMode) -> f64 {
+        match mode {
+            ActMode::Warmup => 1.0,
+            ActMode::Train { step } => self.config.epsilon.at(step),
+            ActMode::Evaluate => self.config.eval_epsilon,
+        }
+    }
+
+    fn obs_tensor(&self, obs: &[T]) -> Result<Tensor> {
+        let mut shape = vec![-1i64];
+        shape.extend_from_slice(&self.obs_shape);
+        Ok(Tensor::from_slice(obs).f_view(shape.as_slice())?)
+    }
+}
+
+/// Metrics [`agent::Agent::plasticity`] reports for DQN (FIRE.md section 5).
+pub const PLASTICITY_METRICS: &[&str] = &[
+    "dormant_ratio",
+    "dormant_ratio_tau0",
+    "effective_rank",
+    "srank",
+    "feature_norm",
+    "dfi_encoder",
+];
+
+impl<T: tch::kind::Element + Copy + Default + Send + Sync + 'static> agent::Agent for Dqn<T> {
+    type Elem = T;
+    type Policy = DqnPolicy<T>;
+
+    fn obs_shape(&self) -> &[i64] {
+        &self.obs_shape
+    }
+
+    fn act(&mut self, obs: &[T], mode: ActMode, rng: &mut ChaCha8Rng) -> agent::Result<Vec<f32>> {
+        let dqn = &*self;
+        let epsilon = dqn.epsilon(mode);
+        let actions = Dqn::act(dqn, &dqn.obs_tensor(obs)?, epsilon, rng)?;
+        Ok(actions.into_iter().map(|a| a as f32).collect())
+    }
+
+    fn update(&mut self, batch: &Batch<T>) -> agent::Result<()> {
+        Dqn::update(self, batch)
+    }
+
+    fn after_step(&mut self, step: u64, stride: u64) -> agent::Result<()> {
+        let every = self.config.target_update_every;
+        if every > 0 && step / every > step.saturating_sub(stride) / every {
+            self.update_target()?;
+        }
+        Ok(())
+    }
+
+    fn take_stats(&mut self, mode: ActMode) -> agent::Result<Vec<(&'static str, f64)>> {
+        let mut out = self.stats.take_means()?;
+        out.push(("charts/epsilon", self.epsilon(mode)));
+        Ok(out)
+    }
+
+    fn intervene(
+        &mut self,
+        method: &MethodConfig,
+        probe: Option<&Tensor>,
+    ) -> agent::Result<Vec<ParamReport>> {
+        Dqn::intervene(self, method, probe)
+    }
+
+    fn plasticity(&self, probe: &Tensor) -> agent::Result<Vec<(&'static str, f64)>> {
+        let dqn = &*self;
+        let (_, hidden) = tch::no_grad(|| {
+            dqn.online
+                .forward_with_features(&probe.to_device(dqn.device()))
+        });
+        let refs: Vec<&Tensor> = hidden.iter().collect();
+        let features = hidden.last().ok_or_else(|| Error::Config {
+            field: "network",
+            reason: "has no hidden layer to measure".into(),
+        })?;
+        let mut dfi = 0.0;
+        for (name, t) in dqn.params() {
+            let role = ParamRole::classify(&name, &t.size());
+            if role == ParamRole::ConvWeight {
+                dfi += fire::isometry_dfi(role, &t)?;
+            }
+        }
+        Ok(vec![
+            ("dormant_ratio", metrics::dormant(&refs, 0.1)?.ratio()),
+            ("dormant_ratio_tau0", metrics::dormant(&refs, 0.0)?.ratio()),
+            ("effective_rank", metrics::effective_rank(features)?),
+            ("srank", metrics::srank(features, 0.01)? as f64),
+            ("feature_norm", metrics::feature_norm(features)?),
+            ("dfi_encoder", dfi),
+        ])
+    }
+
+    fn plasticity_metrics(&self) -> &'static [&'static str] {
+        PLASTICITY_METRICS
+    }
+
+    fn params(&self) -> NamedTensors {
+        Dqn::params(self)
+    }
+
+    fn state_tensors(&self) -> NamedTensors {
+        Dqn::state_tensors(self)
+    }
+
+    fn load_state(&mut self, tensors: &[(String, Tensor)]) -> agent::Result<()> {
+        Dqn::load_state(self, tensors)
+    }
+
+    fn check_finite(&self) -> agent::Result<()> {
+        Dqn::check_finite(self)
+    }
+
+    fn policy(&self) -> agent::Result<DqnPolicy<T>> {
+        let vs = nn::VarStore::new(Device::Cpu);
+        let net = QNetwork::new(&vs.root(), &self.arch, self.actions);
+        let mut policy = DqnPolicy {
+            vs,
+            net,
+            arch: self.arch.clone(),
+            actions: self.actions,
+            obs_shape: self.obs_shape.clone(),
+            epsilon: self.config.epsilon,
+            eval_epsilon: self.config.eval_epsilon,
+            elem: std::marker::PhantomData,
+        };
+        agent::Policy::load_weights(&mut policy, &self.policy_weights()?)?;
+        Ok(policy)
+    }
+
+    fn policy_weights(&self) -> agent::Result<NamedTensors> {
+        state::cpu_copies(&self.params())
+    }
+}
+
+/// The CPU Q-network an actor thread acts with, epsilon-greedy on the same schedule.
+pub struct DqnPolicy<T> {
+    vs: nn::VarStore,
+    net: QNetwork,
+    arch: Architecture,
+    actions: i64,
+    obs_shape: Vec<i64>,
+    epsilon: EpsilonSchedule,
+    eval_epsilon: f64,
+    elem: std::marker::PhantomData<fn() -> T>,
+}
+
+impl<T: tch::kind::Element + Copy + 'static> agent::Policy for DqnPolicy<T> {
+    type Elem = T;
+
+    fn act(&mut self, obs: &[T], mode: ActMode, rng: &mut ChaCha8Rng) -> agent::Result<Vec<f32>> {
+        let epsilon = match mode {
+            ActMode::Warmup => 1.0,
+            ActMode::Train { step } => self.epsilon.at(step),
+            ActMode::Evaluate => self.eval_epsilon,
+        };
+        let mut shape = vec![-1i64];
+        shape.extend_from_slice(&self.obs_shape);
+        let batch = Tensor::from_slice(obs).f_view(shape.as_slice())?;
+        let actions = self.net.epsilon_greedy(&batch, epsilon, rng)?;
+        Ok(actions.into_iter().map(|a| a as f32).collect())
+    }
+
+    fn load_weights(&mut self, weights: &[(String, Tensor)]) -> agent::Result<()> {
+        // The learner's network gained heads (plasticity injection): so does the copy.
+        let injected = weights.iter().any(|(n, _)| n.starts_with("q.injected."));
+        if injected && !self.net.is_injected() {
+            self.net.inject(&self.vs.root());
+        }
+        let _ = (&self.arch, self.actions);
+        state::restore("", &params_of(&self.vs), weights)
     }
 }

@@ -26,6 +26,16 @@ pub enum Architecture {
     },
 }
 
+impl Architecture {
+    /// Shape of one observation: `[frames, 84, 84]` or `[obs_dim]`.
+    pub fn obs_shape(&self) -> Vec<i64> {
+        match self {
+            Architecture::NatureCnn { frames } => vec![*frames, 84, 84],
+            Architecture::Mlp { obs_dim, .. } => vec![*obs_dim],
+        }
+    }
+}
+
 /// A Q-network: `forward` gives Q-values; `forward_with_features` also the post-ReLU hidden
 /// activations (the last of which is the penultimate feature the diagnostics use).
 #[derive(Debug)]

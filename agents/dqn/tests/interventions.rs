@@ -1,10 +1,11 @@
 //! The DQN interventions' semantics (what changes, what is kept), and the update statistics.
 
-use dqn::{AdamConfig, Architecture, Dqn, DqnConfig, DqnIntervention, InterventionConfig, Loss};
+use dqn::{AdamConfig, Architecture, Dqn, DqnConfig, Loss};
+use fire::{Method, MethodConfig};
 use replay::Batch;
 use tch::{Device, Kind, Tensor};
 
-fn agent() -> Dqn {
+fn agent() -> Dqn<f32> {
     tch::manual_seed(3);
     let config = DqnConfig {
         adam: AdamConfig {
@@ -40,7 +41,7 @@ fn batch(seed: i64) -> Batch<f32> {
     }
 }
 
-fn param(agent: &Dqn, name: &str) -> Tensor {
+fn param(agent: &Dqn<f32>, name: &str) -> Tensor {
     agent
         .params()
         .into_iter()
@@ -55,10 +56,10 @@ fn param(agent: &Dqn, name: &str) -> Tensor {
 fn fire_keeps_adam_syncs_target_and_resets_the_head() {
     let mut a = agent();
     for s in 0..5 {
-        a.update(&batch(s), &[4]).unwrap();
+        a.update(&batch(s)).unwrap();
     }
     let m_before = a.adam().moments("q.encoder.fc1.weight").unwrap().0.copy();
-    let reports = a.intervene(&InterventionConfig::default(), None).unwrap();
+    let reports = a.intervene(&MethodConfig::default(), None).unwrap();
     let names: Vec<&str> = reports.iter().map(|r| r.name.as_str()).collect();
     assert!(
         names.contains(&"q.encoder.fc1.weight") && names.contains(&"q.head.out.weight"),
@@ -87,7 +88,7 @@ fn fire_keeps_adam_syncs_target_and_resets_the_head() {
 #[test]
 fn redo_recycles_dead_units_zeroes_their_moments_and_keeps_outputs() {
     let mut a = agent();
-    a.update(&batch(1), &[4]).unwrap();
+    a.update(&batch(1)).unwrap();
     // Kill units 3 and 5 of the first hidden layer.
     tch::no_grad(|| {
         let params = a.params();
@@ -104,13 +105,13 @@ fn redo_recycles_dead_units_zeroes_their_moments_and_keeps_outputs() {
             let _ = find("q.encoder.fc1.bias").get(unit).fill_(-1.0);
         }
     });
-    a.update(&batch(2), &[4]).unwrap();
+    a.update(&batch(2)).unwrap();
     let probe = Tensor::from_slice(&batch(7).obs).view([32, 4]);
     let q_before = a.online().forward(&probe);
-    let cfg = InterventionConfig {
-        method: DqnIntervention::Redo,
+    let cfg = MethodConfig {
+        method: Method::Redo,
         redo_tau: 0.0,
-        ..InterventionConfig::default()
+        ..MethodConfig::default()
     };
     assert!(a.intervene(&cfg, None).is_err(), "ReDo needs observations");
     let reports = a.intervene(&cfg, Some(&probe)).unwrap();
@@ -144,12 +145,12 @@ fn redo_recycles_dead_units_zeroes_their_moments_and_keeps_outputs() {
 #[test]
 fn plasticity_injection_keeps_outputs_trains_only_the_new_head_and_checkpoints() {
     let mut a = agent();
-    a.update(&batch(1), &[4]).unwrap();
+    a.update(&batch(1)).unwrap();
     let probe = Tensor::from_slice(&batch(5).obs).view([32, 4]);
     let q_before = a.online().forward(&probe);
-    let cfg = InterventionConfig {
-        method: DqnIntervention::PlasticityInjection,
-        ..InterventionConfig::default()
+    let cfg = MethodConfig {
+        method: Method::PlasticityInjection,
+        ..MethodConfig::default()
     };
     a.intervene(&cfg, None).unwrap();
     assert!(
@@ -163,7 +164,7 @@ fn plasticity_injection_keeps_outputs_trains_only_the_new_head_and_checkpoints()
     let frozen = param(&a, "q.injected_frozen.fc1.weight");
     assert!(new_head.equal(&frozen));
     for s in 10..15 {
-        a.update(&batch(s), &[4]).unwrap();
+        a.update(&batch(s)).unwrap();
     }
     assert!(
         param(&a, "q.head.out.weight").equal(&old_head),
@@ -202,8 +203,8 @@ fn update_statistics_are_means_and_catch_divergence() {
     let mut b = agent();
     let mut one_by_one = 0.0;
     for s in 1..=3 {
-        a.update(&batch(s), &[4]).unwrap();
-        b.update(&batch(s), &[4]).unwrap();
+        a.update(&batch(s)).unwrap();
+        b.update(&batch(s)).unwrap();
         one_by_one += b.take_stats().unwrap().unwrap().td_loss / 3.0;
     }
     let stats = a.take_stats().unwrap().unwrap();
@@ -221,7 +222,7 @@ fn update_statistics_are_means_and_catch_divergence() {
         a.check_finite(),
         Err(dqn::Error::NonFiniteParameter { .. })
     ));
-    a.update(&batch(4), &[4]).unwrap();
+    a.update(&batch(4)).unwrap();
     let err = a.take_stats().unwrap_err();
     assert!(err.to_string().contains("diverged"), "{err}");
 }

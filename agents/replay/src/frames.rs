@@ -356,3 +356,59 @@ impl FrameReplay {
         })
     }
 }
+
+impl crate::Replay for FrameReplay {
+    type Elem = u8;
+
+    fn part_len(&self) -> usize {
+        self.frame_len
+    }
+
+    fn start_episode(&mut self, stream: usize, frame: &[u8]) -> Result<()> {
+        FrameReplay::start_episode(self, stream, frame)
+    }
+
+    fn add_step(
+        &mut self,
+        stream: usize,
+        action: &[f32],
+        reward: f32,
+        terminated: bool,
+        next_frame: &[u8],
+        episode_over: bool,
+    ) -> Result<()> {
+        let action = match action {
+            [a] if a.fract() == 0.0 && (0.0..256.0).contains(a) => *a as u8,
+            _ => {
+                return Err(Error::Insert(format!(
+                    "frame replay stores one discrete action in 0..256, got {action:?}"
+                )))
+            }
+        };
+        FrameReplay::add_step(
+            self,
+            stream,
+            action,
+            reward,
+            terminated,
+            next_frame,
+            episode_over,
+        )
+    }
+
+    fn sample(&mut self, size: usize, nstep: NStep) -> Result<Batch<u8>> {
+        FrameReplay::sample(self, size, nstep)
+    }
+
+    fn len(&self) -> usize {
+        FrameReplay::len(self)
+    }
+
+    fn save(&self, path: &Path) -> Result<()> {
+        FrameReplay::save(self, path)
+    }
+
+    fn load(path: &Path) -> Result<Self> {
+        FrameReplay::load(path)
+    }
+}

@@ -10,7 +10,7 @@ use crate::{Error, Result};
 
 const MAGIC: &[u8; 8] = b"FIRERPLY";
 /// Bumped whenever the layout changes.
-pub(crate) const VERSION: u32 = 1;
+pub(crate) const VERSION: u32 = 2;
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub(crate) enum Kind {

@@ -14,6 +14,11 @@
 //!   [`generator_state`] / [`generator_from`] carry the sampling generator across, and the
 //!   `atari` checkpoints reuse them for the exploration generator.
 //!
+//! * [`Replay`] is what the training loop sees of either: per-environment streams fed one step
+//!   at a time with the *part* of an observation a step adds (the newest frame for
+//!   [`FrameReplay`], the whole observation for [`VectorReplay`]), so the message an actor sends
+//!   the learner is that part and nothing more.
+//!
 //! Terminated and truncated are kept apart: a truncated episode bootstraps from its last
 //! observation; only a terminated one has a zero discount.
 #![warn(missing_docs)]
@@ -104,6 +109,49 @@ pub fn generator_from(bytes: &[u8]) -> Option<rand_chacha::ChaCha8Rng> {
 
 /// `Result` with [`Error`].
 pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+/// A replay buffer as the training loop feeds and samples it: one stream per environment.
+///
+/// Feed each stream with [`start_episode`](Self::start_episode) (the part of the first
+/// observation), then [`add_step`](Self::add_step) per step (the action row, the reward,
+/// whether the step terminated the episode, the part of the next observation, or of the final
+/// one when the episode ended, and whether it ended for either reason).
+pub trait Replay: Send + Sized {
+    /// Observation element (`u8` pixels, `f32` states).
+    type Elem: Copy + Default + Send + Sync + 'static;
+
+    /// Elements a step adds: the length of [`part_of`](Self::part_of)'s result.
+    fn part_len(&self) -> usize;
+    /// The part of a whole observation the buffer stores for a step: its last
+    /// [`part_len`](Self::part_len) elements (the newest frame of a stack, or everything).
+    fn part_of<'a>(&self, obs: &'a [Self::Elem]) -> &'a [Self::Elem] {
+        &obs[obs.len() - self.part_len()..]
+    }
+    /// Begins an episode in `stream`.
+    fn start_episode(&mut self, stream: usize, part: &[Self::Elem]) -> Result<()>;
+    /// Records one step of `stream`.
+    fn add_step(
+        &mut self,
+        stream: usize,
+        action: &[f32],
+        reward: f32,
+        terminated: bool,
+        next_part: &[Self::Elem],
+        episode_over: bool,
+    ) -> Result<()>;
+    /// Samples `size` transitions uniformly with replacement.
+    fn sample(&mut self, size: usize, nstep: NStep) -> Result<Batch<Self::Elem>>;
+    /// Transitions that can be sampled.
+    fn len(&self) -> usize;
+    /// Whether nothing can be sampled.
+    fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+    /// Saves contents, stream positions and the sampling generator.
+    fn save(&self, path: &std::path::Path) -> Result<()>;
+    /// Loads what [`save`](Self::save) wrote.
+    fn load(path: &std::path::Path) -> Result<Self>;
+}
 
 /// A sampled batch, each array contiguous in sample order.
 #[derive(Clone, Debug, Default, PartialEq)]

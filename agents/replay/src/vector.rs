@@ -11,6 +11,10 @@ use crate::{Batch, Error, NStep, Result};
 /// A ring of `(obs, action, reward, next_obs, terminated)` transitions. Observations are small,
 /// so each transition keeps its own next observation; n-step returns are only offered by
 /// [`crate::FrameReplay`] for now (`sample` rejects `n > 1` with an error).
+///
+/// Fed whole transitions with [`add`](Self::add), or step by step per environment through
+/// [`Replay`](crate::Replay): each stream remembers its current observation (the accumulator),
+/// so a step carries only the next one.
 #[derive(Clone, Debug)]
 pub struct VectorReplay {
     obs_dim: usize,
@@ -23,6 +27,8 @@ pub struct VectorReplay {
     terminated: Vec<u8>,
     written: u64,
     rng: ChaCha8Rng,
+    /// Per stream: the observation the next step acts from, while an episode is in progress.
+    current: Vec<Option<Vec<f32>>>,
 }
 
 impl VectorReplay {
@@ -45,6 +51,7 @@ impl VectorReplay {
             terminated: Vec::new(),
             written: 0,
             rng: ChaCha8Rng::seed_from_u64(seed),
+            current: Vec::new(),
         })
     }
 
@@ -156,6 +163,10 @@ impl VectorReplay {
         w.f32s(&self.actions)?;
         w.f32s(&self.rewards)?;
         w.bytes(&self.terminated)?;
+        w.u64(self.current.len() as u64)?;
+        for obs in &self.current {
+            w.f32s(obs.as_deref().unwrap_or(&[]))?;
+        }
         w.finish()
     }
 
@@ -169,7 +180,16 @@ impl VectorReplay {
         let rng = crate::generator_from(&r.bytes()?).ok_or_else(|| r.corrupt("generator state"))?;
         let (obs, next_obs, actions, rewards, terminated) =
             (r.f32s()?, r.f32s()?, r.f32s()?, r.f32s()?, r.bytes()?);
+        let streams = r.u64()?;
+        let mut current = Vec::new();
+        for _ in 0..streams.min(1 << 16) {
+            let obs = r.f32s()?;
+            current.push((!obs.is_empty()).then_some(obs));
+        }
         let n = rewards.len();
+        if current.iter().flatten().any(|o| o.len() != obs_dim) || streams > 1 << 16 {
+            return Err(r.corrupt("stream observations"));
+        }
         if obs.len() != n * obs_dim
             || next_obs.len() != n * obs_dim
             || actions.len() != n * action_dim
@@ -189,6 +209,71 @@ impl VectorReplay {
             terminated,
             written,
             rng,
+            current,
         })
+    }
+}
+
+impl crate::Replay for VectorReplay {
+    type Elem = f32;
+
+    fn part_len(&self) -> usize {
+        self.obs_dim
+    }
+
+    fn start_episode(&mut self, stream: usize, obs: &[f32]) -> Result<()> {
+        if obs.len() != self.obs_dim {
+            return Err(Error::Insert(format!(
+                "observation of {} values, expected {}",
+                obs.len(),
+                self.obs_dim
+            )));
+        }
+        if stream >= self.current.len() {
+            self.current.resize(stream + 1, None);
+        }
+        self.current[stream] = Some(obs.to_vec());
+        Ok(())
+    }
+
+    fn add_step(
+        &mut self,
+        stream: usize,
+        action: &[f32],
+        reward: f32,
+        terminated: bool,
+        next_obs: &[f32],
+        episode_over: bool,
+    ) -> Result<()> {
+        let obs = self
+            .current
+            .get_mut(stream)
+            .and_then(Option::take)
+            .ok_or_else(|| {
+                Error::Insert(format!(
+                    "stream {stream} has no episode in progress (call start_episode)"
+                ))
+            })?;
+        self.add(&obs, action, reward, next_obs, terminated)?;
+        if !episode_over {
+            self.current[stream] = Some(next_obs.to_vec());
+        }
+        Ok(())
+    }
+
+    fn sample(&mut self, size: usize, nstep: NStep) -> Result<Batch<f32>> {
+        VectorReplay::sample(self, size, nstep)
+    }
+
+    fn len(&self) -> usize {
+        VectorReplay::len(self)
+    }
+
+    fn save(&self, path: &Path) -> Result<()> {
+        VectorReplay::save(self, path)
+    }
+
+    fn load(path: &Path) -> Result<Self> {
+        VectorReplay::load(path)
     }
 }

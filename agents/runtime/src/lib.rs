@@ -12,18 +12,29 @@
 //! * [`StopSignal`]: Ctrl-C and SIGTERM set a flag the loop polls, so it can checkpoint and
 //!   flush before exiting.
 //! * [`Progress`]: the terminal progress bar (steps, SPS, last return, ETA).
+//! * [`train()`]: the training loop every agent runs in, generic over the [`agent::Agent`], its
+//!   environments ([`envs::vector::FlatEnv`]) and its [`replay::Replay`]; synchronous or with
+//!   actor threads and an exact replay-ratio rate limiter ([`train`](mod@train)).
+//! * [`config`]: [`config::LoopConfig`], the keys every binary shares, and the flat key space
+//!   (`--set KEY=VALUE`, TOML files) over a binary's config sections.
+//! * [`Seeds`]: every seed of a run, derived from the run seed in one place.
 #![warn(missing_docs)]
 
 pub mod checkpoint;
+pub mod config;
 mod logger;
 mod progress;
 mod run_dir;
+pub mod seeds;
 mod signal;
+pub mod train;
 
 pub use logger::MetricsLogger;
 pub use progress::Progress;
 pub use run_dir::RunDir;
+pub use seeds::Seeds;
 pub use signal::StopSignal;
+pub use train::{train, EnvPurpose, Outcome, Setup};
 
 use std::path::PathBuf;
 

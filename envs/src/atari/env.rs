@@ -9,7 +9,7 @@ use super::ale::{Ale, EmulatorSettings};
 use super::config::AtariConfig;
 use super::downsample::Downsampler;
 use super::games::{display_name, locate_rom, rom_dir, rom_name};
-use crate::vector::{FlatEnv, Transition};
+use crate::vector::{discrete_action, FlatEnv, Transition};
 use crate::{Env, EpisodeStats, Error, Info, Result, Space, Step};
 
 /// ALE's code for FIRE.
@@ -344,10 +344,13 @@ fn emulator_settings(config: &AtariConfig, seed: i32) -> EmulatorSettings {
 
 impl FlatEnv for AtariEnv {
     type Elem = u8;
-    type Action = usize;
 
     fn obs_len(&self) -> usize {
         self.config.obs_len()
+    }
+
+    fn action_space(&self) -> Space {
+        Space::Discrete(self.actions.len())
     }
 
     fn reset_into(&mut self, seed: Option<u64>, obs: &mut [u8]) -> Result<Info> {
@@ -356,8 +359,8 @@ impl FlatEnv for AtariEnv {
         Ok(info)
     }
 
-    fn step_into(&mut self, action: usize, obs: &mut [u8]) -> Result<Transition> {
-        let t = self.step_inner(action)?;
+    fn step_into(&mut self, action: &[f32], obs: &mut [u8]) -> Result<Transition> {
+        let t = self.step_inner(discrete_action(action, self.actions.len())?)?;
         self.observation_into(obs);
         Ok(t)
     }
@@ -386,7 +389,7 @@ impl Env for AtariEnv {
 
     fn step(&mut self, action: &usize) -> Result<Step<Vec<u8>>> {
         let mut obs = vec![0; self.config.obs_len()];
-        let t = self.step_into(*action, &mut obs)?;
+        let t = self.step_into(&[*action as f32], &mut obs)?;
         Ok(Step {
             obs,
             reward: t.reward,

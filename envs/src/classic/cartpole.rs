@@ -3,6 +3,7 @@
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 
+use crate::vector::{discrete_action, FlatEnv, Transition};
 use crate::{Env, EpisodeTracker, Error, Info, Result, Space, Step};
 
 const GRAVITY: f64 = 9.8;
@@ -137,6 +138,36 @@ impl Env for CartPole {
             terminated,
             truncated,
             info: Info { episode },
+        })
+    }
+}
+
+impl FlatEnv for CartPole {
+    type Elem = f32;
+
+    fn obs_len(&self) -> usize {
+        self.observation_space().dim()
+    }
+
+    fn action_space(&self) -> Space {
+        Env::action_space(self)
+    }
+
+    fn reset_into(&mut self, seed: Option<u64>, obs: &mut [f32]) -> Result<Info> {
+        let (first, info) = self.reset(seed)?;
+        obs.copy_from_slice(&first);
+        Ok(info)
+    }
+
+    fn step_into(&mut self, action: &[f32], obs: &mut [f32]) -> Result<Transition> {
+        let a = discrete_action(action, 2)?;
+        let step = self.step(&a)?;
+        obs.copy_from_slice(&step.obs);
+        Ok(Transition {
+            reward: step.reward,
+            terminated: step.terminated,
+            truncated: step.truncated,
+            info: step.info,
         })
     }
 }

@@ -5,6 +5,7 @@ use std::f64::consts::PI;
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 
+use crate::vector::{FlatEnv, Transition};
 use crate::{Env, EpisodeTracker, Error, Info, Result, Space, Step};
 
 const MAX_SPEED: f64 = 8.0;
@@ -131,6 +132,39 @@ impl Env for Pendulum {
             terminated: false,
             truncated,
             info: Info { episode },
+        })
+    }
+}
+
+impl FlatEnv for Pendulum {
+    type Elem = f32;
+
+    fn obs_len(&self) -> usize {
+        self.observation_space().dim()
+    }
+
+    fn action_space(&self) -> Space {
+        Env::action_space(self)
+    }
+
+    fn reset_into(&mut self, seed: Option<u64>, obs: &mut [f32]) -> Result<Info> {
+        let (first, info) = self.reset(seed)?;
+        obs.copy_from_slice(&first);
+        Ok(info)
+    }
+
+    fn step_into(&mut self, action: &[f32], obs: &mut [f32]) -> Result<Transition> {
+        let a: [f32; 1] = action.try_into().map_err(|_| Error::InvalidAction {
+            action: format!("{action:?}"),
+            reason: "Pendulum takes one torque value".into(),
+        })?;
+        let step = self.step(&a)?;
+        obs.copy_from_slice(&step.obs);
+        Ok(Transition {
+            reward: step.reward,
+            terminated: step.terminated,
+            truncated: step.truncated,
+            info: step.info,
         })
     }
 }

@@ -19,9 +19,9 @@ use super::{check_envs, config, step_with_autoreset, FlatEnv, Transition};
 use crate::{Error, Result};
 
 /// What a worker does to one environment.
-enum Task<A> {
+enum Task {
     Reset { env: usize, seed: Option<u64> },
-    Step { env: usize, action: A },
+    Step { env: usize, action: Vec<f32> },
 }
 
 /// One environment and what its last task produced.
@@ -35,19 +35,19 @@ struct Slot<E: FlatEnv> {
 
 /// Tasks waiting for a worker. Idle workers sleep on a condition variable (a spinning worker
 /// would take a core from the caller or the other workers).
-struct Pending<A> {
-    state: Mutex<PendingState<A>>,
+struct Pending {
+    state: Mutex<PendingState>,
     available: Condvar,
 }
 
-struct PendingState<A> {
-    tasks: VecDeque<Task<A>>,
+struct PendingState {
+    tasks: VecDeque<Task>,
     /// Set when the owner drops: workers finish what is queued and stop.
     closed: bool,
 }
 
-impl<A> Pending<A> {
-    fn push(&self, tasks: impl Iterator<Item = Task<A>>) {
+impl Pending {
+    fn push(&self, tasks: impl Iterator<Item = Task>) {
         let mut state = lock(&self.state);
         let before = state.tasks.len();
         state.tasks.extend(tasks);
@@ -57,7 +57,7 @@ impl<A> Pending<A> {
     }
 
     /// The next task, or `None` once closed and empty.
-    fn next(&self) -> Option<Task<A>> {
+    fn next(&self) -> Option<Task> {
         let mut state = lock(&self.state);
         loop {
             if let Some(task) = state.tasks.pop_front() {
@@ -140,13 +140,14 @@ pub struct AsyncStep<'a, T> {
 /// ```
 pub struct AsyncVecEnv<E: FlatEnv> {
     slots: Arc<[Mutex<Slot<E>>]>,
-    pending: Arc<Pending<E::Action>>,
+    pending: Arc<Pending>,
     finished: Arc<Finished>,
     /// Results taken from `finished`, reused between batches.
     arrived: Vec<(usize, Result<()>)>,
     workers: Vec<JoinHandle<()>>,
     batch_size: usize,
     obs_len: usize,
+    action_dim: usize,
     /// Tasks sent and not yet reported.
     in_flight: usize,
     /// The environments of the last batch wait for their actions (false before the first
@@ -164,6 +165,7 @@ impl<E: FlatEnv + 'static> AsyncVecEnv<E> {
     pub fn new(envs: Vec<E>, threads: usize, batch_size: usize) -> Result<Self> {
         let obs_len = check_envs(&envs, threads)?;
         let n = envs.len();
+        let action_dim = envs[0].action_space().dim();
         if !(1..=n).contains(&batch_size) {
             return Err(config(
                 "batch_size",
@@ -212,6 +214,7 @@ impl<E: FlatEnv + 'static> AsyncVecEnv<E> {
             workers,
             batch_size,
             obs_len,
+            action_dim,
             in_flight: 0,
             awaiting_actions: false,
             env_ids: vec![0; batch_size],
@@ -257,22 +260,31 @@ impl<E: FlatEnv + 'static> AsyncVecEnv<E> {
         self.collect()
     }
 
-    /// Steps the environments of the last batch, row `k` with `actions[k]`, and returns the
-    /// next `batch_size` environments to finish (from this step or an earlier one).
-    pub fn step(&mut self, actions: &[E::Action]) -> Result<AsyncStep<'_, E::Elem>> {
+    /// Steps the environments of the last batch, row `k` with action row `k` of `actions`
+    /// (`[batch_size, action_dim]`), and returns the next `batch_size` environments to finish
+    /// (from this step or an earlier one).
+    pub fn step(&mut self, actions: &[f32]) -> Result<AsyncStep<'_, E::Elem>> {
         if !self.awaiting_actions {
             return Err(Error::NeedsReset);
         }
-        if actions.len() != self.batch_size {
+        let d = self.action_dim;
+        if actions.len() != self.batch_size * d {
             return Err(Error::InvalidAction {
-                action: format!("{} actions", actions.len()),
-                reason: format!("expected one per row of the batch ({})", self.batch_size),
+                action: format!("{} action values", actions.len()),
+                reason: format!(
+                    "expected {d} per row of the batch ({} rows)",
+                    self.batch_size
+                ),
             });
         }
         self.awaiting_actions = false;
         let envs = &self.env_ids;
-        self.pending
-            .push((envs.iter().zip(actions)).map(|(&env, &action)| Task::Step { env, action }));
+        self.pending.push(
+            (envs.iter().zip(actions.chunks(d))).map(|(&env, action)| Task::Step {
+                env,
+                action: action.to_vec(),
+            }),
+        );
         self.in_flight += self.batch_size;
         self.collect()
     }
@@ -314,7 +326,7 @@ impl<E: FlatEnv> Drop for AsyncVecEnv<E> {
 }
 
 /// A worker: take a task, run it, report the environment, until the queue closes.
-fn work<E: FlatEnv>(slots: &[Mutex<Slot<E>>], pending: &Pending<E::Action>, finished: &Finished) {
+fn work<E: FlatEnv>(slots: &[Mutex<Slot<E>>], pending: &Pending, finished: &Finished) {
     while let Some(task) = pending.next() {
         let env = match task {
             Task::Reset { env, .. } | Task::Step { env, .. } => env,
@@ -337,7 +349,7 @@ fn work<E: FlatEnv>(slots: &[Mutex<Slot<E>>], pending: &Pending<E::Action>, fini
     }
 }
 
-fn run<E: FlatEnv>(slot: &mut Slot<E>, task: Task<E::Action>) -> Result<()> {
+fn run<E: FlatEnv>(slot: &mut Slot<E>, task: Task) -> Result<()> {
     match task {
         Task::Reset { seed, .. } => {
             slot.transition = Transition::default();
@@ -345,7 +357,7 @@ fn run<E: FlatEnv>(slot: &mut Slot<E>, task: Task<E::Action>) -> Result<()> {
         }
         Task::Step { action, .. } => {
             slot.transition =
-                step_with_autoreset(&mut slot.env, action, &mut slot.obs, &mut slot.final_obs)?;
+                step_with_autoreset(&mut slot.env, &action, &mut slot.obs, &mut slot.final_obs)?;
             Ok(())
         }
     }
@@ -374,16 +386,19 @@ mod tests {
 
     impl FlatEnv for Counter {
         type Elem = u32;
-        type Action = u32;
         fn obs_len(&self) -> usize {
             3
+        }
+        fn action_space(&self) -> crate::Space {
+            crate::Space::Discrete(100)
         }
         fn reset_into(&mut self, _seed: Option<u64>, obs: &mut [u32]) -> Result<crate::Info> {
             (self.t, self.sum) = (0, 0);
             obs.copy_from_slice(&[self.id, 0, 0]);
             Ok(crate::Info::default())
         }
-        fn step_into(&mut self, action: u32, obs: &mut [u32]) -> Result<Transition> {
+        fn step_into(&mut self, action: &[f32], obs: &mut [u32]) -> Result<Transition> {
+            let action = action[0] as u32;
             assert!(action != 99, "action 99");
             std::thread::sleep(Duration::from_micros(50 + 200 * u64::from(self.id % 2)));
             self.t += 1;
@@ -412,10 +427,13 @@ mod tests {
         let mut expected_sum = [0u32; 6];
         let mut steps_of = [0usize; 6];
         for round in 0..300u32 {
-            let actions: Vec<u32> = ids.iter().map(|&i| (i as u32 + round) % 3).collect();
+            let actions: Vec<f32> = ids
+                .iter()
+                .map(|&i| ((i as u32 + round) % 3) as f32)
+                .collect();
             for (&i, &a) in ids.iter().zip(&actions) {
                 expected_t[i] += 1;
-                expected_sum[i] += a;
+                expected_sum[i] += a as u32;
             }
             let batch = envs.step(&actions).unwrap();
             for (k, &i) in batch.env_ids.iter().enumerate() {
@@ -467,22 +485,25 @@ mod tests {
         assert!(AsyncVecEnv::new(one(), 1, 2).is_err());
 
         let mut envs = counters(4, 2, 2);
-        assert!(matches!(envs.step(&[0, 0]), Err(Error::NeedsReset)));
+        assert!(matches!(envs.step(&[0.0, 0.0]), Err(Error::NeedsReset)));
         envs.reset(None).unwrap();
-        assert!(matches!(envs.step(&[0]), Err(Error::InvalidAction { .. })));
+        assert!(matches!(
+            envs.step(&[0.0]),
+            Err(Error::InvalidAction { .. })
+        ));
         // The panicking environments report in a later batch (two others are ready first).
-        let mut result = envs.step(&[99, 99]).map(|_| ());
+        let mut result = envs.step(&[99.0, 99.0]).map(|_| ());
         for _ in 0..2 {
             if result.is_ok() {
-                result = envs.step(&[0, 0]).map(|_| ());
+                result = envs.step(&[0.0, 0.0]).map(|_| ());
             }
         }
         let err = result.unwrap_err();
         assert!(matches!(err, Error::Panicked { .. }), "{err}");
-        assert!(matches!(envs.step(&[0, 0]), Err(Error::NeedsReset)));
+        assert!(matches!(envs.step(&[0.0, 0.0]), Err(Error::NeedsReset)));
         // A reset recovers, with work still in flight from before.
         envs.reset(Some(1)).unwrap();
-        envs.step(&[1, 1]).unwrap();
+        envs.step(&[1.0, 1.0]).unwrap();
         // Dropping with work in flight returns (the workers finish and stop).
     }
 }

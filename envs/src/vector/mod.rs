@@ -22,7 +22,7 @@ mod asynchronous;
 pub use asynchronous::{AsyncStep, AsyncVecEnv};
 use rayon::prelude::*;
 
-use crate::{Error, Info, Result};
+use crate::{Error, Info, Result, Space};
 
 /// The outcome of one step, without the observation (which was written in place).
 #[derive(Clone, Debug, Default, PartialEq)]
@@ -38,18 +38,34 @@ pub struct Transition {
 }
 
 /// An environment that writes observations into a provided slice, for batching.
+///
+/// Actions travel as `f32` rows of `action_space().dim()` values, so one flat `[n, action_dim]`
+/// buffer carries a batch of discrete actions (one value, the index, per row: see
+/// [`discrete_action`]) or of continuous ones alike, and goes into replay as it is.
 pub trait FlatEnv: Send {
     /// Observation element type (`u8` pixels, `f32` states).
     type Elem: Copy + Default + Send + Sync;
-    /// Action type.
-    type Action: Copy + Send + Sync;
 
     /// Length of one observation.
     fn obs_len(&self) -> usize;
+    /// The action space: `Discrete(n)` takes one value per row, `Box` one per dimension.
+    fn action_space(&self) -> Space;
     /// Starts an episode; writes the first observation into `obs`.
     fn reset_into(&mut self, seed: Option<u64>, obs: &mut [Self::Elem]) -> Result<Info>;
-    /// Steps; writes the next observation into `obs`.
-    fn step_into(&mut self, action: Self::Action, obs: &mut [Self::Elem]) -> Result<Transition>;
+    /// Steps with one action row; writes the next observation into `obs`.
+    fn step_into(&mut self, action: &[f32], obs: &mut [Self::Elem]) -> Result<Transition>;
+}
+
+/// The index a discrete environment reads from its action row: one value, a whole number in
+/// `0..n` (an `f32` holds every index exactly up to 2^24).
+pub fn discrete_action(action: &[f32], n: usize) -> Result<usize> {
+    match action {
+        [a] if a.fract() == 0.0 && *a >= 0.0 && (*a as usize) < n => Ok(*a as usize),
+        _ => Err(Error::InvalidAction {
+            action: format!("{action:?}"),
+            reason: format!("expected one whole number in 0..{n}"),
+        }),
+    }
 }
 
 /// The result of stepping every environment once.
@@ -67,6 +83,7 @@ pub struct VecStep<'a, T> {
 pub struct VecEnv<E: FlatEnv> {
     envs: Vec<E>,
     obs_len: usize,
+    action_dim: usize,
     obs: Vec<E::Elem>,
     final_obs: Vec<E::Elem>,
     transitions: Vec<Transition>,
@@ -99,9 +116,11 @@ impl<E: FlatEnv> VecEnv<E> {
             Some(pool)
         };
         let n = envs.len();
+        let action_dim = envs[0].action_space().dim();
         Ok(Self {
             envs,
             obs_len,
+            action_dim,
             obs: vec![E::Elem::default(); n * obs_len],
             final_obs: vec![E::Elem::default(); n * obs_len],
             transitions: vec![Transition::default(); n],
@@ -124,6 +143,11 @@ impl<E: FlatEnv> VecEnv<E> {
         self.obs_len
     }
 
+    /// Values per action row (1 for a discrete action space).
+    pub fn action_dim(&self) -> usize {
+        self.action_dim
+    }
+
     /// The environments (e.g. for action-space queries).
     pub fn envs(&self) -> &[E] {
         &self.envs
@@ -138,16 +162,22 @@ impl<E: FlatEnv> VecEnv<E> {
         Ok(&self.obs)
     }
 
-    /// Steps every environment with its action, resetting those whose episode ended.
-    pub fn step(&mut self, actions: &[E::Action]) -> Result<VecStep<'_, E::Elem>> {
-        if actions.len() != self.envs.len() {
+    /// Steps every environment with its action row (`actions` is `[n, action_dim]`),
+    /// resetting those whose episode ended.
+    pub fn step(&mut self, actions: &[f32]) -> Result<VecStep<'_, E::Elem>> {
+        let d = self.action_dim;
+        if actions.len() != self.envs.len() * d {
             return Err(Error::InvalidAction {
-                action: format!("{} actions", actions.len()),
-                reason: format!("expected one per environment ({})", self.envs.len()),
+                action: format!("{} action values", actions.len()),
+                reason: format!(
+                    "expected {d} per environment ({} environments)",
+                    self.envs.len()
+                ),
             });
         }
         self.for_each_env(|i, (env, row, final_row, transition)| {
-            *transition = step_with_autoreset(env, actions[i], row, final_row)?;
+            let action = &actions[i * d..(i + 1) * d];
+            *transition = step_with_autoreset(env, action, row, final_row)?;
             Ok(())
         })?;
         Ok(VecStep {
@@ -186,6 +216,12 @@ impl<E: FlatEnv> VecEnv<E> {
 /// The observation length shared by `envs`; an error unless there is at least one
 /// environment, all with the same observation length, and at least one thread.
 fn check_envs<E: FlatEnv>(envs: &[E], threads: usize) -> Result<usize> {
+    if let Some(first) = envs.first() {
+        let space = first.action_space();
+        if envs.iter().any(|e| e.action_space() != space) {
+            return Err(config("envs", "environments differ in action space"));
+        }
+    }
     let first = envs
         .first()
         .ok_or_else(|| config("envs", "need at least one environment"))?;
@@ -203,7 +239,7 @@ fn check_envs<E: FlatEnv>(envs: &[E], threads: usize) -> Result<usize> {
 /// ended, it is kept in `final_obs` and `obs` gets the next episode's first observation.
 fn step_with_autoreset<E: FlatEnv>(
     env: &mut E,
-    action: E::Action,
+    action: &[f32],
     obs: &mut [E::Elem],
     final_obs: &mut [E::Elem],
 ) -> Result<Transition> {

@@ -100,7 +100,7 @@ fn list() -> Result<()> {
 }
 
 /// One step of a vector environment with the given actions.
-type StepFn = dyn FnMut(&[usize]) -> envs::Result<()>;
+type StepFn = dyn FnMut(&[f32]) -> envs::Result<()>;
 
 fn bench(args: BenchArgs) -> Result<()> {
     anyhow::ensure!(args.envs >= 1, "--envs must be at least 1");
@@ -132,8 +132,8 @@ fn bench(args: BenchArgs) -> Result<()> {
         (args.steps, start.elapsed().as_secs_f64(), 1)
     } else {
         let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(0);
-        let mut actions_of_batch = vec![0usize; batch];
-        let mut draw = |a: &mut [usize]| a.fill_with(|| rng.random_range(0..actions));
+        let mut actions_of_batch = vec![0f32; batch];
+        let mut draw = |a: &mut [f32]| a.fill_with(|| rng.random_range(0..actions) as f32);
         let rounds = (args.steps / batch as u64).max(1);
         // Both vector environments behind one call, so both run the same timed loop.
         let mut step: Box<StepFn> = if batch == args.envs {

@@ -1,0 +1,803 @@
+//! The training loop every agent runs in, generic over the agent, its environments and its
+//! replay.
+//!
+//! One vector step at a time: act, step the environments, hand each environment's step to
+//! replay (only the part of the observation a step adds: the newest frame for Atari), run
+//! exactly the updates the replay ratio allows (a counter, so the ratio never depends on
+//! speed), then the agent's periodic work, plasticity diagnostics, the intervention schedule,
+//! logs, evaluation and checkpoints ([`Learner::tick`]).
+//!
+//! **Two modes.** With `actors = 0` acting, stepping and learning take turns on this thread
+//! (stepping itself may be parallel): exactly reproducible for a seed on the CPU. With
+//! `actors = N`, N threads each own a slice of the environments and a CPU [`Policy`], and send
+//! [`StepMsg`]s to the learner over a bounded channel; the learner ingests them with the same
+//! code, publishes weights every `publish_every` updates and after interventions, and actors
+//! wait on a condition variable while they are more than `max_lead_updates` updates ahead of
+//! the replay ratio, so the ratio holds whatever the threads' speeds. An actor that panics or
+//! fails stops the run: the learner's state is consistent, so it checkpoints, then reports the
+//! thread and the message.
+//!
+//! **Resume.** A checkpoint holds the agent's tensors and [`LoopState`] (counters, scheduler,
+//! the exploration generator). Without a saved replay the loop refills it at random for
+//! `learning_starts` steps; the replay ratio then counts from the end of the refill.
+
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Condvar, Mutex};
+use std::time::Instant;
+
+use agent::{ActMode, Agent, Policy};
+use anyhow::{bail, Context, Result};
+use envs::vector::{FlatEnv, Transition, VecEnv, VecStep};
+use fire::schedule::{Scheduler, SchedulerState};
+use fire::Method;
+use rand_chacha::ChaCha8Rng;
+use replay::{NStep, Replay};
+use serde::{Deserialize, Serialize};
+use tch::Tensor;
+
+use crate::config::LoopConfig;
+use crate::seeds::Seeds;
+use crate::{checkpoint, MetricsLogger, Progress, RunDir, StopSignal};
+
+/// Which environments a factory is asked for.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum EnvPurpose {
+    /// Training environments (learning rewards, e.g. clipped).
+    Train,
+    /// Evaluation environments (raw rewards).
+    Evaluate,
+}
+
+/// Builds environment `index` for `purpose` with construction seed `seed`.
+pub type EnvFactory<E> = dyn Fn(EnvPurpose, usize, u64) -> envs::Result<E> + Send + Sync;
+
+/// What a binary hands the loop: its agent, replay and environment factory.
+pub struct Setup<A: Agent, E, R> {
+    /// The agent (networks built after seeding with [`Seeds::network_init`]).
+    pub agent: A,
+    /// The replay buffer.
+    pub replay: R,
+    /// Builds environments.
+    pub make_env: Box<EnvFactory<E>>,
+    /// Emulator frames (or physics steps) per agent step, for the logs' frame column.
+    pub frames_per_step: u64,
+    /// Extra scalars from an evaluation's mean return (e.g. a success rate).
+    pub eval_extras: Option<Box<dyn Fn(f64) -> Vec<(&'static str, f64)>>>,
+}
+
+/// How a training run ended.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Outcome {
+    /// All steps done.
+    Finished,
+    /// Ctrl-C or SIGTERM: checkpointed at this step.
+    Stopped(u64),
+}
+
+/// Counters and generator states a checkpoint restores.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct LoopState {
+    /// Agent steps done (summed over environments).
+    pub step: u64,
+    /// Gradient updates done.
+    pub updates: u64,
+    /// Episodes finished.
+    pub episodes: u64,
+    scheduler: SchedulerState,
+    rng: Vec<u8>,
+    /// Steps before which actions are random and nothing is learned: `learning_starts`, or
+    /// after a resume without a saved replay, the resume step plus `learning_starts`.
+    pub warmup_until: u64,
+    /// Updates done when that warm-up began (nonzero after such a resume). The replay ratio
+    /// counts from there.
+    pub updates_before_warmup: u64,
+}
+
+/// Updates the replay ratio allows after `step` steps.
+fn updates_due(ratio: f64, state: &LoopState, step: u64) -> u64 {
+    state.updates_before_warmup + (step.saturating_sub(state.warmup_until) as f64 * ratio) as u64
+}
+
+/// What an actor sends the learner after stepping its environments once: actions, outcomes
+/// and, per environment, only the part of the next observation replay stores.
+pub struct StepMsg<T> {
+    /// Index of the first environment of the sender.
+    first_env: usize,
+    /// `[n, action_dim]`.
+    actions: Vec<f32>,
+    transitions: Vec<Transition>,
+    /// Part of each next (or final, when the episode ended) observation.
+    next_parts: Vec<T>,
+    /// Part of the reset observation of environments whose episode ended.
+    reset_parts: Vec<T>,
+}
+
+impl<T: Copy + Default> StepMsg<T> {
+    fn from_step(
+        first_env: usize,
+        actions: &[f32],
+        step: &VecStep<'_, T>,
+        obs_len: usize,
+        part_len: usize,
+    ) -> Self {
+        let n = step.transitions.len();
+        fn part<T>(batch: &[T], i: usize, obs_len: usize, part_len: usize) -> &[T] {
+            &batch[(i + 1) * obs_len - part_len..(i + 1) * obs_len]
+        }
+        let mut next_parts = Vec::with_capacity(n * part_len);
+        let mut reset_parts = vec![T::default(); n * part_len];
+        for (i, t) in step.transitions.iter().enumerate() {
+            let done = t.terminated || t.truncated;
+            let source = if done { step.final_obs } else { step.obs };
+            next_parts.extend_from_slice(part(source, i, obs_len, part_len));
+            if done {
+                reset_parts[i * part_len..(i + 1) * part_len]
+                    .copy_from_slice(part(step.obs, i, obs_len, part_len));
+            }
+        }
+        Self {
+            first_env,
+            actions: actions.to_vec(),
+            transitions: step.transitions.to_vec(),
+            next_parts,
+            reset_parts,
+        }
+    }
+}
+
+/// Everything on the learner's side of the loop.
+struct Learner<'a, A: Agent, R> {
+    cfg: &'a LoopConfig,
+    run: &'a RunDir,
+    agent: A,
+    replay: R,
+    scheduler: Scheduler,
+    seeds: Seeds,
+    rng: ChaCha8Rng,
+    state: LoopState,
+    log: MetricsLogger,
+    progress: Progress,
+    probe: Option<Tensor>,
+    last_return: Option<f64>,
+    sps: (Instant, u64),
+    frames_per_step: u64,
+    action_dim: usize,
+    replay_path: PathBuf,
+    eval_extras: Option<Box<dyn Fn(f64) -> Vec<(&'static str, f64)>>>,
+    /// Runs one evaluation of the agent at a step (it owns the environment factory).
+    evaluator: Box<Evaluator<'a, A>>,
+}
+
+type Evaluator<'a, A> = dyn Fn(&mut A, u64) -> Result<f64> + 'a;
+
+/// Trains as `cfg` says, logging into `run`; resumes from its checkpoint when `resume`.
+pub fn train<A, E, R>(
+    cfg: &LoopConfig,
+    setup: Setup<A, E, R>,
+    run: &RunDir,
+    resume: bool,
+    progress_to_terminal: bool,
+) -> Result<Outcome>
+where
+    A: Agent,
+    E: FlatEnv<Elem = A::Elem> + 'static,
+    R: Replay<Elem = A::Elem>,
+{
+    let seeds = Seeds::new(cfg.seed);
+    if cfg.torch_threads > 0 {
+        tch::set_num_threads(cfg.torch_threads as i32);
+    }
+    let make_env = setup.make_env;
+    let envs = (0..cfg.envs)
+        .map(|i| make_env(EnvPurpose::Train, i, seeds.environment(i)))
+        .collect::<Result<Vec<_>, _>>()?;
+    let action_dim = envs[0].action_space().dim();
+    let evaluator = move |agent: &mut A, step: u64| evaluate(agent, &*make_env, cfg, seeds, step);
+    let metrics = setup.agent.plasticity_metrics();
+    let scheduler = Scheduler::new(cfg.schedules(metrics)?);
+    let mut learner = Learner {
+        cfg,
+        run,
+        agent: setup.agent,
+        replay: setup.replay,
+        state: LoopState {
+            step: 0,
+            updates: 0,
+            episodes: 0,
+            scheduler: scheduler.state(),
+            rng: Vec::new(),
+            warmup_until: cfg.learning_starts,
+            updates_before_warmup: 0,
+        },
+        scheduler,
+        seeds,
+        rng: seeds.exploration(),
+        log: MetricsLogger::open(run.path(), setup.frames_per_step)?,
+        progress: Progress::new(if progress_to_terminal { cfg.steps } else { 0 }, 0),
+        probe: None,
+        last_return: None,
+        sps: (Instant::now(), 0),
+        frames_per_step: setup.frames_per_step,
+        action_dim,
+        replay_path: run.checkpoint_dir().join("replay.bin"),
+        eval_extras: setup.eval_extras,
+        evaluator: Box::new(evaluator),
+    };
+    if resume {
+        let (tensors, saved): (Vec<(String, Tensor)>, LoopState) =
+            checkpoint::load(&run.checkpoint_dir())?;
+        learner.agent.load_state(&tensors)?;
+        learner.scheduler =
+            Scheduler::new(cfg.schedules(metrics)?).with_state(saved.scheduler.clone());
+        learner.rng = replay::generator_from(&saved.rng)
+            .context("checkpoint: exploration generator state")?;
+        learner.state = saved;
+        if cfg.checkpoint_replay && learner.replay_path.is_file() {
+            learner.replay = R::load(&learner.replay_path)?;
+        } else {
+            // Without a saved replay, refill it before learning again.
+            learner.state.warmup_until = learner.state.step + cfg.learning_starts;
+            learner.state.updates_before_warmup = learner.state.updates;
+        }
+        learner.progress = Progress::new(
+            if progress_to_terminal { cfg.steps } else { 0 },
+            learner.state.step,
+        );
+        learner.sps = (Instant::now(), learner.state.step);
+    }
+    let stop = StopSignal::install();
+    let result = if cfg.actors == 0 {
+        run_synchronous(&mut learner, envs, &stop)
+    } else {
+        run_threaded(&mut learner, envs, &stop)
+    };
+    // A clean end (done, Ctrl-C, SIGTERM) or a failed actor checkpoints where the learner is.
+    // After an error of the learner itself, a diverged loss above all, the last periodic
+    // checkpoint is kept rather than overwritten with weights that may be the cause; the logs
+    // are flushed either way.
+    let saved = match &result {
+        Ok(()) => learner.save(),
+        Err(e) if e.is::<ActorFailed>() => learner.save(),
+        Err(_) => learner.log.flush().map_err(Into::into),
+    };
+    learner.progress.finish();
+    result?;
+    saved?;
+    Ok(if learner.state.step >= cfg.steps {
+        Outcome::Finished
+    } else {
+        Outcome::Stopped(learner.state.step)
+    })
+}
+
+/// Mean raw return of the episodes an evaluation at `step` finished (NaN if none did): its own
+/// environments and generator (the evaluation stream of [`Seeds`]), so training is unchanged
+/// by it; `eval_envs` environments until `eval_steps` steps or `eval_episodes` episodes.
+fn evaluate<A, E>(
+    agent: &mut A,
+    make_env: &EnvFactory<E>,
+    cfg: &LoopConfig,
+    seeds: Seeds,
+    step: u64,
+) -> Result<f64>
+where
+    A: Agent,
+    E: FlatEnv<Elem = A::Elem>,
+{
+    use rand::SeedableRng;
+    let seed = seeds.evaluation(step);
+    let envs = (0..cfg.eval_envs)
+        .map(|i| make_env(EnvPurpose::Evaluate, i, seed.wrapping_add(i as u64)))
+        .collect::<Result<Vec<_>, _>>()?;
+    let mut vec = VecEnv::new(envs, 1)?;
+    let mut rng = ChaCha8Rng::seed_from_u64(seed);
+    let mut obs = vec.reset(Some(seed))?.to_vec();
+    let (mut total, mut episodes, mut steps) = (0.0, 0u64, 0u64);
+    while !(cfg.eval_steps > 0 && steps >= cfg.eval_steps
+        || cfg.eval_episodes > 0 && episodes >= cfg.eval_episodes)
+    {
+        let actions = agent.act(&obs, ActMode::Evaluate, &mut rng)?;
+        let step = vec.step(&actions)?;
+        for t in step.transitions {
+            if let Some(ep) = t.info.episode {
+                total += ep.episode_return;
+                episodes += 1;
+            }
+        }
+        obs.copy_from_slice(step.obs);
+        steps += cfg.eval_envs as u64;
+    }
+    Ok(if episodes > 0 {
+        total / episodes as f64
+    } else {
+        f64::NAN
+    })
+}
+
+/// An actor thread panicked or failed; the learner's state is consistent.
+#[derive(Debug, thiserror::Error)]
+#[error("actor thread `{thread}` {what}: {message}")]
+pub struct ActorFailed {
+    thread: String,
+    what: &'static str,
+    message: String,
+}
+
+/// Acting, stepping and learning take turns on this thread: exactly reproducible.
+fn run_synchronous<A, E, R>(
+    learner: &mut Learner<'_, A, R>,
+    envs: Vec<E>,
+    stop: &StopSignal,
+) -> Result<()>
+where
+    A: Agent,
+    E: FlatEnv<Elem = A::Elem>,
+    R: Replay<Elem = A::Elem>,
+{
+    let cfg = learner.cfg;
+    let mut vec = VecEnv::new(envs, cfg.env_threads)?;
+    let obs_len = vec.obs_len();
+    let part_len = learner.replay.part_len();
+    // Environments restart on resume (their state is not checkpointed), seeded by the step.
+    let mut obs = vec
+        .reset(Some(learner.seeds.reset(learner.state.step)))?
+        .to_vec();
+    learner.start_episodes(0, &obs, obs_len)?;
+    while learner.state.step < cfg.steps {
+        if stop.requested() {
+            learner.progress.println("stopping: writing a checkpoint");
+            break;
+        }
+        let mode = learner.mode();
+        let actions = learner.agent.act(&obs, mode, &mut learner.rng)?;
+        let step = vec.step(&actions)?;
+        let msg = StepMsg::from_step(0, &actions, &step, obs_len, part_len);
+        obs.copy_from_slice(step.obs);
+        learner.ingest(&msg)?;
+        learner.tick(cfg.envs as u64)?;
+    }
+    Ok(())
+}
+
+/// The rate limiter's view of the run, shared by the learner and its actors.
+struct Counters {
+    /// Environment steps sent by all actors.
+    sent: u64,
+    /// Gradient updates done by the learner.
+    updates: u64,
+    warmup_until: u64,
+    updates_before_warmup: u64,
+}
+
+struct Shared {
+    counters: Mutex<Counters>,
+    /// Signalled whenever the learner's counters move or the run stops.
+    progressed: Condvar,
+    /// The latest published weights and their version.
+    weights: Mutex<(u64, fire::NamedTensors)>,
+    stop: AtomicBool,
+}
+
+impl Shared {
+    fn lock(&self) -> std::sync::MutexGuard<'_, Counters> {
+        self.counters.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    fn stop(&self) {
+        self.stop.store(true, Ordering::SeqCst);
+        let _guard = self.lock();
+        self.progressed.notify_all();
+    }
+}
+
+fn run_threaded<A, E, R>(
+    learner: &mut Learner<'_, A, R>,
+    envs: Vec<E>,
+    stop: &StopSignal,
+) -> Result<()>
+where
+    A: Agent,
+    E: FlatEnv<Elem = A::Elem> + 'static,
+    R: Replay<Elem = A::Elem>,
+{
+    let cfg = learner.cfg;
+    let actors = cfg.actors.min(cfg.envs);
+    let per_actor = cfg.envs.div_ceil(actors);
+    let shared = Arc::new(Shared {
+        counters: Mutex::new(Counters {
+            sent: learner.state.step,
+            updates: learner.state.updates,
+            warmup_until: learner.state.warmup_until,
+            updates_before_warmup: learner.state.updates_before_warmup,
+        }),
+        progressed: Condvar::new(),
+        weights: Mutex::new((1, learner.agent.policy_weights()?)),
+        stop: AtomicBool::new(false),
+    });
+    let (tx, rx) = crossbeam_channel::bounded::<Result<StepMsg<A::Elem>>>(4 * actors);
+    let part_len = learner.replay.part_len();
+    let mut envs = envs;
+    let mut handles = Vec::new();
+    let mut first_env = 0;
+    let fault = actor_fault();
+    while !envs.is_empty() {
+        let index = handles.len();
+        let rest = envs.split_off(per_actor.min(envs.len()));
+        let mine = std::mem::replace(&mut envs, rest);
+        let n = mine.len();
+        let threads = (cfg.env_threads / actors).max(1);
+        // The learner records the first observation of each episode before any step arrives.
+        let mut vec = VecEnv::new(mine, threads)?;
+        let seed = learner.seeds.reset(learner.state.step + first_env as u64);
+        let obs = vec.reset(Some(seed))?.to_vec();
+        learner.start_episodes(first_env, &obs, vec.obs_len())?;
+        let actor = Actor {
+            vec,
+            obs,
+            first_env,
+            policy: learner.agent.policy()?,
+            rng: learner.seeds.actor(index),
+            part_len,
+            ratio: cfg.replay_ratio,
+            max_lead: cfg.max_lead_updates,
+            fault,
+        };
+        let (tx, shared) = (tx.clone(), shared.clone());
+        let name = format!("actor-{index}");
+        let thread = name.clone();
+        handles.push(std::thread::Builder::new().name(name).spawn(move || {
+            let outcome =
+                std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| actor.run(&shared, &tx)));
+            let failure = match outcome {
+                Ok(Ok(())) => None,
+                Ok(Err(e)) => Some(ActorFailed {
+                    thread,
+                    what: "failed",
+                    message: format!("{e:#}"),
+                }),
+                Err(panic) => Some(ActorFailed {
+                    thread,
+                    what: "panicked",
+                    message: panic_message(&*panic),
+                }),
+            };
+            if let Some(f) = failure {
+                let _ = tx.send(Err(f.into()));
+            }
+        })?);
+        first_env += n;
+    }
+    drop(tx);
+    let mut published_at = learner.state.updates;
+    let result = (|| -> Result<()> {
+        while learner.state.step < cfg.steps {
+            if stop.requested() {
+                learner.progress.println("stopping: writing a checkpoint");
+                break;
+            }
+            let msg = match rx.recv_timeout(std::time::Duration::from_secs(300)) {
+                Ok(msg) => msg?,
+                Err(_) => bail!("actors sent no step for 300 s"),
+            };
+            let stride = msg.transitions.len() as u64;
+            learner.ingest(&msg)?;
+            let intervened = learner.tick(stride)?;
+            {
+                let mut c = shared.lock();
+                c.updates = learner.state.updates;
+                c.warmup_until = learner.state.warmup_until;
+                shared.progressed.notify_all();
+            }
+            if intervened || learner.state.updates >= published_at + cfg.publish_every {
+                let weights = learner.agent.policy_weights()?;
+                published_at = learner.state.updates;
+                let mut slot = shared.weights.lock().unwrap_or_else(|p| p.into_inner());
+                *slot = (slot.0 + 1, weights);
+            }
+        }
+        Ok(())
+    })();
+    shared.stop();
+    drop(rx);
+    let mut panicked = None;
+    for h in handles {
+        let name = h.thread().name().unwrap_or("actor").to_owned();
+        if h.join().is_err() && panicked.is_none() {
+            panicked = Some(name);
+        }
+    }
+    result?;
+    if let Some(thread) = panicked {
+        bail!("actor thread `{thread}` panicked");
+    }
+    Ok(())
+}
+
+/// One actor thread: its environments, their current observations and a CPU policy.
+struct Actor<E: FlatEnv, P> {
+    vec: VecEnv<E>,
+    obs: Vec<E::Elem>,
+    first_env: usize,
+    policy: P,
+    rng: ChaCha8Rng,
+    part_len: usize,
+    ratio: f64,
+    max_lead: u64,
+    fault: Option<u64>,
+}
+
+impl<E: FlatEnv, P: Policy<Elem = E::Elem>> Actor<E, P> {
+    fn run(
+        mut self,
+        shared: &Shared,
+        tx: &crossbeam_channel::Sender<Result<StepMsg<E::Elem>>>,
+    ) -> Result<()> {
+        let n = self.vec.len() as u64;
+        let obs_len = self.vec.obs_len();
+        let mut version = 0;
+        while !shared.stop.load(Ordering::SeqCst) {
+            // Rate limiter: past warm-up, wait while the updates due for what was sent run
+            // more than `max_lead` ahead of the updates done.
+            let mode = {
+                let mut c = shared.lock();
+                loop {
+                    let due = c.updates_before_warmup
+                        + (c.sent.saturating_sub(c.warmup_until) as f64 * self.ratio) as u64;
+                    if c.sent < c.warmup_until
+                        || due <= c.updates + self.max_lead
+                        || shared.stop.load(Ordering::SeqCst)
+                    {
+                        break;
+                    }
+                    c = shared.progressed.wait(c).unwrap_or_else(|p| p.into_inner());
+                }
+                if c.sent < c.warmup_until {
+                    ActMode::Warmup
+                } else {
+                    ActMode::Train { step: c.sent }
+                }
+            };
+            if shared.stop.load(Ordering::SeqCst) {
+                break;
+            }
+            {
+                let slot = shared.weights.lock().unwrap_or_else(|p| p.into_inner());
+                if slot.0 != version {
+                    self.policy.load_weights(&slot.1)?;
+                    version = slot.0;
+                }
+            }
+            if let (Some(at), ActMode::Train { step }) = (self.fault, mode) {
+                assert!(step < at, "fault injected at step {at} (FIRE_RL_FAULT)");
+            }
+            let actions = self.policy.act(&self.obs, mode, &mut self.rng)?;
+            let step = self.vec.step(&actions)?;
+            let msg = StepMsg::from_step(self.first_env, &actions, &step, obs_len, self.part_len);
+            self.obs.copy_from_slice(step.obs);
+            shared.lock().sent += n;
+            if tx.send(Ok(msg)).is_err() {
+                break; // the learner is done
+            }
+        }
+        Ok(())
+    }
+}
+
+/// `FIRE_RL_FAULT=actor-panic@STEP` makes actors panic once they act past STEP: a test hook
+/// for the failure path, never set in normal use.
+fn actor_fault() -> Option<u64> {
+    std::env::var("FIRE_RL_FAULT")
+        .ok()?
+        .strip_prefix("actor-panic@")?
+        .parse()
+        .ok()
+}
+
+fn panic_message(panic: &(dyn std::any::Any + Send)) -> String {
+    panic
+        .downcast_ref::<&str>()
+        .map(|s| (*s).to_owned())
+        .or_else(|| panic.downcast_ref::<String>().cloned())
+        .unwrap_or_else(|| "unknown panic".into())
+}
+
+/// Whether a multiple of `every` lies in `(step - stride, step]`.
+fn crossed(step: u64, stride: u64, every: u64) -> bool {
+    every > 0 && step / every > step.saturating_sub(stride) / every
+}
+
+impl<A: Agent, R: Replay<Elem = A::Elem>> Learner<'_, A, R> {
+    /// Records the first observations of environments `first..` (a batch `[n, obs_len]`).
+    fn start_episodes(&mut self, first: usize, obs: &[A::Elem], obs_len: usize) -> Result<()> {
+        self.agent.observe(obs)?;
+        for (i, row) in obs.chunks(obs_len).enumerate() {
+            let part = self.replay.part_of(row);
+            self.replay.start_episode(first + i, part)?;
+        }
+        Ok(())
+    }
+
+    fn mode(&self) -> ActMode {
+        if self.state.step < self.state.warmup_until {
+            ActMode::Warmup
+        } else {
+            ActMode::Train {
+                step: self.state.step,
+            }
+        }
+    }
+
+    /// Stores one vector step of environments `msg.first_env..`.
+    fn ingest(&mut self, msg: &StepMsg<A::Elem>) -> Result<()> {
+        let p = self.replay.part_len();
+        let d = self.action_dim;
+        for (k, t) in msg.transitions.iter().enumerate() {
+            let env = msg.first_env + k;
+            let done = t.terminated || t.truncated;
+            let next = &msg.next_parts[k * p..(k + 1) * p];
+            self.replay.add_step(
+                env,
+                &msg.actions[k * d..(k + 1) * d],
+                t.reward as f32,
+                t.terminated,
+                next,
+                done,
+            )?;
+            if done {
+                self.replay
+                    .start_episode(env, &msg.reset_parts[k * p..(k + 1) * p])?;
+            }
+            if let Some(ep) = t.info.episode {
+                self.state.episodes += 1;
+                self.last_return = Some(ep.episode_return);
+                self.log
+                    .scalar("charts/episodic_return", ep.episode_return, self.state.step)?;
+                self.log
+                    .scalar("charts/episodic_length", ep.length as f64, self.state.step)?;
+            }
+        }
+        self.state.step += msg.transitions.len() as u64;
+        Ok(())
+    }
+
+    /// Everything after new data: updates, the agent's periodic work, diagnostics, schedule,
+    /// logs, evaluation, checkpoints. `stride` is how many steps the data covered. Returns
+    /// whether the weights changed in a way actors must see now (an intervention).
+    fn tick(&mut self, stride: u64) -> Result<bool> {
+        let cfg = self.cfg;
+        let step = self.state.step;
+        let nstep = NStep {
+            n: cfg.n_step,
+            gamma: cfg.gamma as f32,
+        };
+        while self.state.updates < updates_due(cfg.replay_ratio, &self.state, step) {
+            let batch = self.replay.sample(cfg.batch_size, nstep)?;
+            self.agent.update(&batch)?;
+            self.state.updates += 1;
+        }
+        if step > self.state.warmup_until && self.probe.is_none() {
+            self.probe = Some(self.sample_obs()?);
+        }
+        self.agent.after_step(step, stride)?;
+        let mut latest: BTreeMap<&str, f64> = BTreeMap::new();
+        if crossed(step, stride, cfg.plasticity_every) {
+            if let Some(p) = &self.probe {
+                latest = self.agent.plasticity(p)?.into_iter().collect();
+                for (k, v) in &latest {
+                    self.log.scalar(&format!("plasticity/{k}"), *v, step)?;
+                }
+                for n in fire::metrics::param_norms(&self.agent.params())? {
+                    self.log.scalar(
+                        &format!("plasticity/weight_norm/{}", n.name),
+                        n.weight_norm,
+                        step,
+                    )?;
+                    self.log.scalar(
+                        &format!("plasticity/grad_norm/{}", n.name),
+                        n.grad_norm,
+                        step,
+                    )?;
+                }
+            }
+        }
+        let mut intervened = false;
+        if cfg.intervention != Method::None
+            && self.scheduler.due(step, |name| latest.get(name).copied())
+        {
+            self.intervene()?;
+            intervened = true;
+        }
+        if crossed(step, stride, cfg.log_every) {
+            for (tag, value) in self.agent.take_stats(self.mode())? {
+                self.log.scalar(tag, value, step)?;
+            }
+            let (clock, from) = self.sps;
+            let sps = (step - from) as f64 / clock.elapsed().as_secs_f64().max(1e-9);
+            self.log.scalar("charts/SPS", sps, step)?;
+            self.log
+                .scalar("charts/updates", self.state.updates as f64, step)?;
+            self.sps = (Instant::now(), step);
+        }
+        if cfg.eval_every > 0 && crossed(step, stride, cfg.eval_every) {
+            self.evaluate_and_log(step)?;
+        }
+        if cfg.checkpoint_every > 0 && crossed(step, stride, cfg.checkpoint_every) {
+            self.save()?;
+        }
+        self.progress.update(step, self.last_return);
+        Ok(intervened)
+    }
+
+    fn sample_obs(&mut self) -> Result<Tensor> {
+        let b = self.replay.sample(256, NStep::one(self.cfg.gamma as f32))?;
+        let mut shape = vec![256i64];
+        shape.extend_from_slice(self.agent.obs_shape());
+        Ok(Tensor::from_slice(&b.obs).f_view(shape.as_slice())?)
+    }
+
+    fn intervene(&mut self) -> Result<()> {
+        let step = self.state.step;
+        let started = Instant::now();
+        // ReDo scores neurons on the probe batch (or a fresh sample before it exists).
+        let probe = match &self.probe {
+            Some(p) => Some(p.shallow_clone()),
+            None if !self.replay.is_empty() => Some(self.sample_obs()?),
+            None => None,
+        };
+        let method = self.cfg.method();
+        let reports = self.agent.intervene(&method, probe.as_ref())?;
+        let total_sfe = reports.iter().fold(0.0, |sum, r| sum + r.sfe);
+        self.log.scalar("interventions/count", 1.0, step)?;
+        self.log.scalar("interventions/sfe", total_sfe, step)?;
+        for r in &reports {
+            self.log
+                .scalar(&format!("interventions/sfe/{}", r.name), r.sfe, step)?;
+            if let Some(d) = r.dfi_after {
+                self.log
+                    .scalar(&format!("interventions/dfi_after/{}", r.name), d, step)?;
+            }
+        }
+        self.log.event(&serde_json::json!({
+            "step": step, "frames": step * self.frames_per_step, "method": method.method,
+            "seconds": started.elapsed().as_secs_f64(), "parameters": reports,
+        }))?;
+        self.progress.println(&format!(
+            "step {step}: {} applied (SFE {total_sfe:.3e})",
+            method.method
+        ));
+        Ok(())
+    }
+
+    fn evaluate_and_log(&mut self, step: u64) -> Result<()> {
+        let score = (self.evaluator)(&mut self.agent, step)?;
+        self.log.scalar("eval/episodic_return", score, step)?;
+        if let Some(extras) = &self.eval_extras {
+            for (tag, value) in extras(score) {
+                self.log.scalar(tag, value, step)?;
+            }
+        }
+        Ok(())
+    }
+
+    fn save(&mut self) -> Result<()> {
+        // Losses are checked when they are logged; weights that diverged since then must not
+        // replace the last good checkpoint.
+        self.agent.check_finite()?;
+        self.state.scheduler = self.scheduler.state();
+        self.state.rng = replay::generator_state(&self.rng);
+        std::fs::create_dir_all(self.run.checkpoint_dir())
+            .with_context(|| format!("creating {}", self.run.checkpoint_dir().display()))?;
+        if self.cfg.checkpoint_replay {
+            self.replay.save(&self.replay_path)?;
+        }
+        checkpoint::save(
+            &self.run.checkpoint_dir(),
+            self.agent.state_tensors(),
+            &self.state,
+        )?;
+        self.log.flush()?;
+        Ok(())
+    }
+}

@@ -1,0 +1,127 @@
+//! The DQN agent's configuration keys, shared by the binaries that train DQN.
+
+use dqn::{AdamConfig, DqnConfig, EpsilonSchedule, InterventionParts, Loss};
+use runtime::config::{steps, LoopConfig};
+use serde::{Deserialize, Serialize};
+
+/// DQN's keys. Defaults are the FIRE paper's DQN (FIRE.md section 3).
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct DqnKeys {
+    /// Adam learning rate.
+    pub learning_rate: f64,
+    /// Adam epsilon.
+    pub adam_eps: f64,
+    /// TD loss: huber or mse.
+    pub loss: Loss,
+    /// Double DQN.
+    pub double_dqn: bool,
+    /// Steps between target network updates.
+    #[serde(deserialize_with = "steps::one")]
+    pub target_update_every: u64,
+    /// 1 copies the online network at each target update; less blends (soft updates).
+    pub target_tau: f64,
+    /// Exploration epsilon at the start.
+    pub epsilon_start: f64,
+    /// Exploration epsilon at the end of the decay.
+    pub epsilon_end: f64,
+    /// Fraction of `steps` over which epsilon decays linearly.
+    pub exploration_fraction: f64,
+    /// Epsilon during evaluation.
+    pub eval_epsilon: f64,
+    /// Hidden widths of the MLP Q-network (vector observations only).
+    pub hidden: Vec<i64>,
+    /// Reset the fully connected layers to theta_0 with FIRE or shrink & perturb.
+    pub reset_head: bool,
+    /// Copy the online network into the target network after an intervention.
+    pub sync_target: bool,
+    /// Zero Adam's moments after an intervention (the paper keeps them for DQN).
+    pub reset_optimizer: bool,
+}
+
+impl Default for DqnKeys {
+    fn default() -> Self {
+        let parts = InterventionParts::default();
+        Self {
+            learning_rate: 6.25e-5,
+            adam_eps: 1.5e-4,
+            loss: Loss::Huber,
+            double_dqn: false,
+            target_update_every: 2_000,
+            target_tau: 1.0,
+            epsilon_start: 1.0,
+            epsilon_end: 0.01,
+            exploration_fraction: 0.1,
+            eval_epsilon: 0.001,
+            hidden: vec![64, 64],
+            reset_head: parts.reset_head,
+            sync_target: parts.sync_target,
+            reset_optimizer: parts.reset_optimizer,
+        }
+    }
+}
+
+impl DqnKeys {
+    /// The learner's settings for a run of `run.steps` steps.
+    pub fn dqn_config(&self, run: &LoopConfig) -> DqnConfig {
+        DqnConfig {
+            gamma: run.gamma,
+            adam: AdamConfig {
+                lr: self.learning_rate,
+                eps: self.adam_eps,
+                ..AdamConfig::default()
+            },
+            loss: self.loss,
+            double: self.double_dqn,
+            tau: self.target_tau,
+            target_update_every: self.target_update_every,
+            epsilon: EpsilonSchedule {
+                start: self.epsilon_start,
+                end: self.epsilon_end,
+                hold_until: 0,
+                decay_steps: (self.exploration_fraction * run.steps as f64).max(1.0),
+            },
+            eval_epsilon: self.eval_epsilon,
+            intervention: InterventionParts {
+                reset_head: self.reset_head,
+                sync_target: self.sync_target,
+                reset_optimizer: self.reset_optimizer,
+            },
+        }
+    }
+
+    /// Checks every value.
+    pub fn validate(&self) -> anyhow::Result<()> {
+        use anyhow::ensure;
+        for (name, v) in [
+            ("epsilon_start", self.epsilon_start),
+            ("epsilon_end", self.epsilon_end),
+            ("eval_epsilon", self.eval_epsilon),
+            ("exploration_fraction", self.exploration_fraction),
+        ] {
+            ensure!(
+                (0.0..=1.0).contains(&v),
+                "{name} must be in [0, 1], got {v}"
+            );
+        }
+        ensure!(
+            self.target_tau > 0.0 && self.target_tau <= 1.0,
+            "target_tau must be in (0, 1]"
+        );
+        ensure!(
+            self.target_update_every >= 1,
+            "target_update_every must be at least 1"
+        );
+        ensure!(
+            !self.hidden.is_empty() && self.hidden.iter().all(|&h| (1..=65_536).contains(&h)),
+            "hidden must list widths in 1..=65536"
+        );
+        AdamConfig {
+            lr: self.learning_rate,
+            eps: self.adam_eps,
+            ..AdamConfig::default()
+        }
+        .validate()?;
+        Ok(())
+    }
+}
