@@ -103,6 +103,8 @@ pub struct Data {
     pub unreadable: Vec<(PathBuf, String)>,
     /// Runs that have the metric logged but no row at or before `--at`.
     pub unscored: Vec<PathBuf>,
+    /// Groups of runs with the same task, method and seed (all are scored; the report warns).
+    pub duplicates: Vec<Vec<PathBuf>>,
     /// `(domain, task) -> method -> scores`.
     pub scores: BTreeMap<(Domain, String), BTreeMap<String, Vec<Score>>>,
 }
@@ -125,7 +127,13 @@ impl Data {
 }
 
 fn method_rank(m: &str) -> usize {
-    const ORDER: [&str; 5] = ["none", "fire", "full-reset", "shrink-perturb", "plasticity-injection"];
+    const ORDER: [&str; 5] = [
+        "none",
+        "fire",
+        "full-reset",
+        "shrink-perturb",
+        "plasticity-injection",
+    ];
     ORDER.iter().position(|o| *o == m).unwrap_or(ORDER.len())
 }
 
@@ -179,14 +187,28 @@ pub fn load(opts: &Options) -> Result<Data> {
                 .or_default()
                 .entry(r.method.clone())
                 .or_default()
-                .push(Score { run: i, step, value }),
+                .push(Score {
+                    run: i,
+                    step,
+                    value,
+                }),
             None => unscored.push(r.dir.clone()),
         }
     }
+    let mut seen: BTreeMap<(Domain, &str, &str, i64), Vec<PathBuf>> = BTreeMap::new();
+    for r in &runs {
+        if let Some(seed) = r.seed {
+            seen.entry((r.domain, &r.task, &r.method, seed))
+                .or_default()
+                .push(r.dir.clone());
+        }
+    }
+    let duplicates = seen.into_values().filter(|v| v.len() > 1).collect();
     Ok(Data {
         runs,
         unreadable,
         unscored,
+        duplicates,
         scores,
     })
 }
@@ -264,7 +286,10 @@ pub fn domain_stats(data: &Data, opts: &Options) -> Vec<DomainStats> {
                 if x == y {
                     continue;
                 }
-                let common: Vec<&String> = per[*x].keys().filter(|t| per[*y].contains_key(*t)).collect();
+                let common: Vec<&String> = per[*x]
+                    .keys()
+                    .filter(|t| per[*y].contains_key(*t))
+                    .collect();
                 if common.is_empty() {
                     continue;
                 }
@@ -276,10 +301,15 @@ pub fn domain_stats(data: &Data, opts: &Options) -> Vec<DomainStats> {
                 improvement.push(((*x).clone(), (*y).clone(), e));
             }
         }
-        let all: Vec<f64> = full.iter().flat_map(|m| normalized[*m].iter().flatten().copied()).collect();
+        let all: Vec<f64> = full
+            .iter()
+            .flat_map(|m| normalized[*m].iter().flatten().copied())
+            .collect();
         let hi = all.iter().copied().fold(1.0f64, f64::max) * 1.05;
         let lo = all.iter().copied().fold(0.0f64, f64::min);
-        let profile_taus: Vec<f64> = (0..=100).map(|i| lo + (hi - lo) * i as f64 / 100.0).collect();
+        let profile_taus: Vec<f64> = (0..=100)
+            .map(|i| lo + (hi - lo) * i as f64 / 100.0)
+            .collect();
         let pb = Bootstrap {
             reps: opts.curve_reps,
             ..opts.bootstrap
@@ -289,7 +319,9 @@ pub fn domain_stats(data: &Data, opts: &Options) -> Vec<DomainStats> {
             .map(|m| {
                 let cols = &normalized[*m];
                 let taus = profile_taus.clone();
-                let e = pb.estimate_many(cols, taus.len(), move |t| stats::score_distribution(t, &taus));
+                let e = pb.estimate_many(cols, taus.len(), move |t| {
+                    stats::score_distribution(t, &taus)
+                });
                 ((*m).clone(), e)
             })
             .collect();
@@ -319,14 +351,23 @@ pub struct Curve {
 /// Values of runs on a common step grid: the runs' own steps when all runs log the same steps
 /// (evaluations), else the mean of each run's rows in 100 equal bins (training episodes).
 pub fn align(curves: &[Vec<(u64, f64)>]) -> Vec<(u64, Vec<f64>)> {
-    let steps: Vec<Vec<u64>> = curves.iter().map(|c| c.iter().map(|p| p.0).collect()).collect();
+    let steps: Vec<Vec<u64>> = curves
+        .iter()
+        .map(|c| c.iter().map(|p| p.0).collect())
+        .collect();
     if steps.windows(2).all(|w| w[0] == w[1]) {
         let n = steps.first().map_or(0, Vec::len);
         return (0..n)
             .map(|i| (steps[0][i], curves.iter().map(|c| c[i].1).collect()))
             .collect();
     }
-    let max = curves.iter().flat_map(|c| c.last()).map(|p| p.0).max().unwrap_or(0).max(1);
+    let max = curves
+        .iter()
+        .flat_map(|c| c.last())
+        .map(|p| p.0)
+        .max()
+        .unwrap_or(0)
+        .max(1);
     let bins = 100u64;
     let width = max.div_ceil(bins).max(1);
     let mut grid: BTreeMap<u64, Vec<f64>> = BTreeMap::new();
@@ -356,16 +397,22 @@ pub fn task_curves(data: &Data, key: &(Domain, String), opts: &Options) -> Vec<C
     let mut out = Vec::new();
     let methods = data.methods();
     for m in methods.iter().filter(|m| data.scores[key].contains_key(*m)) {
-        let runs: Vec<&Run> = data.scores[key][m].iter().map(|s| &data.runs[s.run]).collect();
+        let runs: Vec<&Run> = data.scores[key][m]
+            .iter()
+            .map(|s| &data.runs[s.run])
+            .collect();
         let curves: Vec<Vec<(u64, f64)>> = runs.iter().map(|r| r.curve(&opts.metric)).collect();
         let points = align(&curves)
             .into_iter()
             .map(|(s, v)| {
-                let e = b.estimate(&[v.clone()], |t| stats::iqm(&t[0]));
+                let e = b.estimate(std::slice::from_ref(&v), |t| stats::iqm(&t[0]));
                 (s, e.point, e.lo, e.hi, v.len())
             })
             .collect();
-        let mut interventions: Vec<u64> = runs.iter().flat_map(|r| r.interventions.iter().copied()).collect();
+        let mut interventions: Vec<u64> = runs
+            .iter()
+            .flat_map(|r| r.interventions.iter().copied())
+            .collect();
         interventions.sort_unstable();
         interventions.dedup();
         out.push(Curve {
@@ -429,7 +476,8 @@ pub fn run(opts: &Options) -> Result<Summary> {
     check_writable(&opts.out)?;
     let domains = domain_stats(&data, opts);
     let mut md = String::new();
-    let mut csv = String::from("scope,task,method,other,statistic,runs,point,ci_low,ci_high,mc_se\n");
+    let mut csv =
+        String::from("scope,task,method,other,statistic,runs,point,ci_low,ci_high,mc_se\n");
     let b = &opts.bootstrap;
     let at = match opts.at {
         None => "the last logged step of each run".to_string(),
@@ -458,14 +506,36 @@ pub fn run(opts: &Options) -> Result<Summary> {
             .filter(|r| r.bad_lines > 0)
             .map(|r| format!("`{}` ({})", r.dir.display(), r.bad_lines))
             .collect();
-        writeln!(md, "Skipped {bad} bad lines (torn or malformed): {}.\n", worst.join(", "))?;
+        writeln!(
+            md,
+            "Skipped {bad} bad lines (torn or malformed): {}.\n",
+            worst.join(", ")
+        )?;
     }
     for (p, why) in &data.unreadable {
         writeln!(md, "Unreadable run `{}`: {why}.\n", p.display())?;
     }
     if !data.unscored.is_empty() {
-        let names: Vec<String> = data.unscored.iter().map(|p| format!("`{}`", p.display())).collect();
-        writeln!(md, "Runs without a `{}` score (left out): {}.\n", opts.metric, names.join(", "))?;
+        let names: Vec<String> = data
+            .unscored
+            .iter()
+            .map(|p| format!("`{}`", p.display()))
+            .collect();
+        writeln!(
+            md,
+            "Runs without a `{}` score (left out): {}.\n",
+            opts.metric,
+            names.join(", ")
+        )?;
+    }
+
+    for group in &data.duplicates {
+        let names: Vec<String> = group.iter().map(|p| format!("`{}`", p.display())).collect();
+        writeln!(
+            md,
+            "Warning: same task, method and seed, each counted as a run: {}.\n",
+            names.join(", ")
+        )?;
     }
 
     // Per task.
@@ -475,7 +545,10 @@ pub fn run(opts: &Options) -> Result<Summary> {
         "Raw `{}`; mean, median and IQM over runs with 95 % bootstrap intervals.\n",
         opts.metric
     )?;
-    writeln!(md, "| task | method | runs | mean | median | IQM | scored at step |")?;
+    writeln!(
+        md,
+        "| task | method | runs | mean | median | IQM | scored at step |"
+    )?;
     writeln!(md, "|---|---|---|---|---|---|---|")?;
     let mut mc_max: f64 = 0.0;
     let mut mc_rel: f64 = 0.0;
@@ -537,7 +610,10 @@ pub fn run(opts: &Options) -> Result<Summary> {
                 format!(" Left out (no normaliser): {}.", ds.left_out.join(", "))
             }
         )?;
-        writeln!(md, "| method | runs | IQM | mean | median | optimality gap |")?;
+        writeln!(
+            md,
+            "| method | runs | IQM | mean | median | optimality gap |"
+        )?;
         writeln!(md, "|---|---|---|---|---|---|")?;
         for (m, es) in &ds.aggregates {
             let runs: usize = ds.normalized[m].iter().map(Vec::len).sum();
@@ -571,7 +647,11 @@ pub fn run(opts: &Options) -> Result<Summary> {
             .collect();
         if !partial.is_empty() {
             let p: Vec<&str> = partial.iter().map(|s| s.as_str()).collect();
-            writeln!(md, "\nNot aggregated (missing some tasks): {}.", p.join(", "))?;
+            writeln!(
+                md,
+                "\nNot aggregated (missing some tasks): {}.",
+                p.join(", ")
+            )?;
         }
         writeln!(md)?;
         if !ds.improvement.is_empty() {
@@ -603,7 +683,10 @@ pub fn run(opts: &Options) -> Result<Summary> {
     // Figures.
     let figures = plots::draw_all(&data, &domains, opts)?;
     writeln!(md, "## Figures\n")?;
-    for f in figures.iter().filter(|f| f.extension().is_some_and(|e| e == "png")) {
+    for f in figures
+        .iter()
+        .filter(|f| f.extension().is_some_and(|e| e == "png"))
+    {
         let name = f.file_name().unwrap().to_string_lossy();
         writeln!(md, "![{name}]({name})\n")?;
     }

@@ -19,6 +19,9 @@ use crate::{align, task_curves, Curve, Data, DomainStats, Options, PLASTICITY};
 
 type DynResult = std::result::Result<(), Box<dyn Error>>;
 
+/// A method's line in a panel: name, points, intervention steps.
+type Line = (String, Vec<(f64, f64)>, Vec<u64>);
+
 /// DejaVu Sans (Bitstream Vera licence, `assets/DejaVuSans-LICENSE.txt`), so that PNG text does not
 /// depend on system fonts.
 static FONT: &[u8] = include_bytes!("../assets/DejaVuSans.ttf");
@@ -99,7 +102,11 @@ fn range(values: impl Iterator<Item = f64>) -> (f64, f64) {
     if !lo.is_finite() {
         return (0.0, 1.0);
     }
-    let pad = if hi > lo { 0.05 * (hi - lo) } else { 0.5 * lo.abs().max(1.0) };
+    let pad = if hi > lo {
+        0.05 * (hi - lo)
+    } else {
+        0.5 * lo.abs().max(1.0)
+    };
     (lo - pad, hi + pad)
 }
 
@@ -139,7 +146,10 @@ pub fn draw_all(data: &Data, domains: &[DomainStats], opts: &Options) -> Result<
     let (rows, cols) = grid(curves.len(), 3);
     let size = (cols as u32 * 640, rows as u32 * 460 + 70);
     render!(out, "curves", size, files, |root| draw_curves(
-        &root, &curves, &methods, &opts.metric
+        &root,
+        &curves,
+        &methods,
+        &opts.metric
     ));
 
     let plast: Vec<&str> = PLASTICITY
@@ -151,15 +161,19 @@ pub fn draw_all(data: &Data, domains: &[DomainStats], opts: &Options) -> Result<
     let ptasks: Vec<(Domain, String)> = tasks
         .iter()
         .filter(|k| {
-            data.scores[*k]
-                .values()
-                .flatten()
-                .any(|s| plast.iter().any(|t| data.runs[s.run].series.contains_key(*t)))
+            data.scores[*k].values().flatten().any(|s| {
+                plast
+                    .iter()
+                    .any(|t| data.runs[s.run].series.contains_key(*t))
+            })
         })
         .cloned()
         .collect();
     if !plast.is_empty() && !ptasks.is_empty() {
-        let size = (ptasks.len() as u32 * 560 + 40, plast.len() as u32 * 380 + 70);
+        let size = (
+            ptasks.len() as u32 * 560 + 40,
+            plast.len() as u32 * 380 + 70,
+        );
         render!(out, "plasticity", size, files, |root| draw_plasticity(
             &root, data, &ptasks, &plast, &methods
         ));
@@ -168,18 +182,26 @@ pub fn draw_all(data: &Data, domains: &[DomainStats], opts: &Options) -> Result<
     for ds in domains.iter().filter(|d| !d.aggregates.is_empty()) {
         let stem = ds.domain.name().replace(' ', "_").to_lowercase();
         let n = ds.aggregates.len() as u32;
-        render!(out, format!("aggregates_{stem}"), (1600, (200 + 64 * n).max(380)), files, |root| {
-            draw_aggregates(&root, ds, &methods)
+        render!(
+            out,
+            format!("aggregates_{stem}"),
+            (1600, (200 + 64 * n).max(380)),
+            files,
+            |root| { draw_aggregates(&root, ds, &methods) }
+        );
+        render!(out, format!("profile_{stem}"), (900, 620), files, |root| {
+            draw_profile(&root, ds, &methods)
         });
-        render!(out, format!("profile_{stem}"), (900, 620), files, |root| draw_profile(
-            &root, ds, &methods
-        ));
         let pairs = improvement_pairs(ds, &methods);
         if !pairs.is_empty() {
             let h = (170 + 56 * pairs.len() as u32).max(340);
-            render!(out, format!("improvement_{stem}"), (900, h), files, |root| {
-                draw_improvement(&root, ds, &pairs)
-            });
+            render!(
+                out,
+                format!("improvement_{stem}"),
+                (900, h),
+                files,
+                |root| { draw_improvement(&root, ds, &pairs) }
+            );
         }
     }
     Ok(files)
@@ -191,8 +213,15 @@ where
     DB::ErrorType: 'static,
 {
     let (w, h) = area.dim_in_pixel();
-    let style = (SANS, TITLE).into_font().color(&BLACK).pos(Pos::new(HPos::Center, VPos::Center));
-    area.draw(&Text::new(text.to_string(), (w as i32 / 2, h as i32 / 2 + 4), style))?;
+    let style = (SANS, TITLE)
+        .into_font()
+        .color(&BLACK)
+        .pos(Pos::new(HPos::Center, VPos::Center));
+    area.draw(&Text::new(
+        text.to_string(),
+        (w as i32 / 2, h as i32 / 2 + 4),
+        style,
+    ))?;
     Ok(())
 }
 
@@ -220,7 +249,10 @@ where
             .max()
             .unwrap_or(1)
             .max(1) as f64;
-        let (ylo, yhi) = range(cs.iter().flat_map(|c| c.points.iter().flat_map(|p| [p.2, p.3])));
+        let (ylo, yhi) = range(
+            cs.iter()
+                .flat_map(|c| c.points.iter().flat_map(|p| [p.2, p.3])),
+        );
         let mut chart = ChartBuilder::on(panel)
             .caption(task, (SANS, LABEL + 2))
             .margin(12)
@@ -232,7 +264,11 @@ where
             .light_line_style(WHITE.mix(0.0))
             .bold_line_style(BLACK.mix(0.08))
             .x_desc("agent steps")
-            .y_desc("return")
+            .y_desc(if metric.contains("return") {
+                "return"
+            } else {
+                metric
+            })
             .axis_desc_style((SANS, LABEL))
             .label_style((SANS, TICK))
             .x_labels(6)
@@ -260,7 +296,11 @@ where
                     .iter()
                     .filter(|o| !o.interventions.is_empty())
                     .all(|o| o.interventions.contains(&s));
-                let style = if shared { BLACK.mix(0.45).stroke_width(2) } else { col.stroke_width(2) };
+                let style = if shared {
+                    BLACK.mix(0.45).stroke_width(2)
+                } else {
+                    col.stroke_width(2)
+                };
                 chart.draw_series(DashedLineSeries::new(
                     vec![(s as f64, ylo), (s as f64, yhi)],
                     9,
@@ -277,7 +317,9 @@ where
                     col.stroke_width(3),
                 ))?
                 .label(&c.method)
-                .legend(move |(x, y)| PathElement::new(vec![(x, y), (x + 24, y)], col.stroke_width(3)));
+                .legend(move |(x, y)| {
+                    PathElement::new(vec![(x, y), (x + 24, y)], col.stroke_width(3))
+                });
         }
         if i == 0 {
             chart
@@ -311,16 +353,22 @@ where
     )?;
     let panels = body.split_evenly((tags.len(), tasks.len().max(1)));
     for (r, tag) in tags.iter().enumerate() {
-        let label = PLASTICITY.iter().find(|p| p.0 == *tag).map_or(*tag, |p| p.1);
+        let label = PLASTICITY
+            .iter()
+            .find(|p| p.0 == *tag)
+            .map_or(*tag, |p| p.1);
         for (c, key) in tasks.iter().enumerate() {
             let panel = &panels[r * tasks.len() + c];
             let by_method = &data.scores[key];
             // Per method: mean over its runs on the common grid, and its intervention steps.
-            let mut lines: Vec<(String, Vec<(f64, f64)>, Vec<u64>)> = Vec::new();
+            let mut lines: Vec<Line> = Vec::new();
             for m in methods.iter().filter(|m| by_method.contains_key(*m)) {
                 let runs: Vec<_> = by_method[m].iter().map(|s| &data.runs[s.run]).collect();
-                let curves: Vec<Vec<(u64, f64)>> =
-                    runs.iter().map(|r| r.curve(tag)).filter(|c| !c.is_empty()).collect();
+                let curves: Vec<Vec<(u64, f64)>> = runs
+                    .iter()
+                    .map(|r| r.curve(tag))
+                    .filter(|c| !c.is_empty())
+                    .collect();
                 if curves.is_empty() {
                     continue;
                 }
@@ -377,8 +425,15 @@ where
             for (m, _, iv) in &lines {
                 let col = color(m, methods);
                 for &s in iv {
-                    let shared = lines.iter().filter(|l| !l.2.is_empty()).all(|l| l.2.contains(&s));
-                    let style = if shared { BLACK.mix(0.45).stroke_width(2) } else { col.stroke_width(2) };
+                    let shared = lines
+                        .iter()
+                        .filter(|l| !l.2.is_empty())
+                        .all(|l| l.2.contains(&s));
+                    let style = if shared {
+                        BLACK.mix(0.45).stroke_width(2)
+                    } else {
+                        col.stroke_width(2)
+                    };
                     chart.draw_series(DashedLineSeries::new(
                         vec![(s as f64, ylo), (s as f64, yhi)],
                         9,
@@ -389,8 +444,11 @@ where
             }
             for (m, pts, _) in &lines {
                 let col = color(m, methods);
-                let visible: Vec<(f64, f64)> =
-                    pts.iter().copied().filter(|p| p.0 >= x0 && p.0 <= x1).collect();
+                let visible: Vec<(f64, f64)> = pts
+                    .iter()
+                    .copied()
+                    .filter(|p| p.0 >= x0 && p.0 <= x1)
+                    .collect();
                 chart
                     .draw_series(LineSeries::new(visible, col.stroke_width(3)))?
                     .label(m)
@@ -538,7 +596,13 @@ where
             .iter()
             .zip(es)
             .map(|(t, e)| (*t, e.hi))
-            .chain(ds.profile_taus.iter().zip(es).rev().map(|(t, e)| (*t, e.lo)))
+            .chain(
+                ds.profile_taus
+                    .iter()
+                    .zip(es)
+                    .rev()
+                    .map(|(t, e)| (*t, e.lo)),
+            )
             .collect();
         chart.draw_series(std::iter::once(Polygon::new(band, col.mix(0.18).filled())))?;
         chart
@@ -562,7 +626,10 @@ where
 
 /// The pairs drawn: each unordered pair once, as `P(later > earlier)` in display order (so
 /// `P(fire > none)`).
-fn improvement_pairs(ds: &DomainStats, methods: &[String]) -> Vec<(String, String, crate::stats::Estimate)> {
+fn improvement_pairs(
+    ds: &DomainStats,
+    methods: &[String],
+) -> Vec<(String, String, crate::stats::Estimate)> {
     let pos = |m: &String| methods.iter().position(|x| x == m).unwrap_or(usize::MAX);
     ds.improvement
         .iter()
@@ -581,10 +648,16 @@ where
 {
     root.fill(&WHITE)?;
     let n = pairs.len();
-    let labels: Vec<String> = pairs.iter().map(|(x, y, _)| format!("P({x} > {y})")).collect();
+    let labels: Vec<String> = pairs
+        .iter()
+        .map(|(x, y, _)| format!("P({x} > {y})"))
+        .collect();
     let mut chart = ChartBuilder::on(root)
         .caption(
-            format!("{}: probability of improvement (95 % CIs)", ds.domain.name()),
+            format!(
+                "{}: probability of improvement (95 % CIs)",
+                ds.domain.name()
+            ),
             (SANS, TITLE),
         )
         .margin(16)

@@ -32,6 +32,9 @@ impl Domain {
     }
 }
 
+/// Logged rows by tag: `(step, value)` in file order.
+pub type Series = BTreeMap<String, Vec<(u64, f64)>>;
+
 /// One run directory, read.
 #[derive(Clone, Debug)]
 pub struct Run {
@@ -43,7 +46,7 @@ pub struct Run {
     pub method: String,
     pub seed: Option<i64>,
     /// Every logged tag with its `(step, value)` rows in file order.
-    pub series: BTreeMap<String, Vec<(u64, f64)>>,
+    pub series: Series,
     /// Steps of the interventions, from `interventions.jsonl` (or, when that file is missing or
     /// empty, from the `interventions/count` tag).
     pub interventions: Vec<u64>,
@@ -106,7 +109,11 @@ fn walk(dir: &Path, depth: usize, found: &mut Vec<PathBuf>) -> Result<()> {
     }
     let entries = fs::read_dir(dir).with_context(|| format!("cannot read {}", dir.display()))?;
     for entry in entries.flatten() {
-        if entry.file_type().map(|t| t.is_dir() || t.is_symlink()).unwrap_or(false) {
+        if entry
+            .file_type()
+            .map(|t| t.is_dir() || t.is_symlink())
+            .unwrap_or(false)
+        {
             let p = entry.path();
             if p.is_dir() {
                 walk(&p, depth + 1, found)?;
@@ -177,7 +184,7 @@ pub fn read_run(dir: &Path) -> Result<Run> {
 
 /// Parses `metrics.csv` (`step,frames,tag,value`): the series by tag and the number of lines
 /// skipped. A last line without its newline may be torn by a crash and is skipped.
-pub fn read_metrics(path: &Path) -> Result<(BTreeMap<String, Vec<(u64, f64)>>, usize)> {
+pub fn read_metrics(path: &Path) -> Result<(Series, usize)> {
     let bytes = fs::read(path).with_context(|| format!("cannot read {}", path.display()))?;
     let text = String::from_utf8_lossy(&bytes);
     let complete = text.ends_with('\n');
@@ -187,7 +194,7 @@ pub fn read_metrics(path: &Path) -> Result<(BTreeMap<String, Vec<(u64, f64)>>, u
         lines.pop();
         bad += 1;
     }
-    let mut series: BTreeMap<String, Vec<(u64, f64)>> = BTreeMap::new();
+    let mut series = Series::new();
     for (i, line) in lines.iter().enumerate() {
         if i == 0 && line.starts_with("step,") {
             continue;
@@ -196,7 +203,10 @@ pub fn read_metrics(path: &Path) -> Result<(BTreeMap<String, Vec<(u64, f64)>>, u
             continue;
         }
         match parse_row(line) {
-            Some((step, tag, value)) => series.entry(tag.to_string()).or_default().push((step, value)),
+            Some((step, tag, value)) => series
+                .entry(tag.to_string())
+                .or_default()
+                .push((step, value)),
             None => bad += 1,
         }
     }

@@ -302,7 +302,13 @@ mod tests {
     fn percentile_matches_numpy_linear() {
         // numpy.percentile([1, 2, 3, 4], [0, 25, 50, 97.5, 100]) = 1, 1.75, 2.5, 3.925, 4
         let v = [1.0, 2.0, 3.0, 4.0];
-        for (q, want) in [(0.0, 1.0), (25.0, 1.75), (50.0, 2.5), (97.5, 3.925), (100.0, 4.0)] {
+        for (q, want) in [
+            (0.0, 1.0),
+            (25.0, 1.75),
+            (50.0, 2.5),
+            (97.5, 3.925),
+            (100.0, 4.0),
+        ] {
             assert!(close(percentile_sorted(&v, q), want), "q {q}");
         }
     }
@@ -337,19 +343,31 @@ mod tests {
         assert!(close(prob_greater(&[1.0, 1.0], &[1.0, 1.0]), 0.5));
         let x = vec![vec![1.0, 3.0], vec![5.0, 6.0]];
         let y = vec![vec![2.0, 3.0], vec![0.0, 1.0]];
-        assert!(close(probability_of_improvement(&x, &y), (0.375 + 1.0) / 2.0));
-        assert!(close(probability_of_improvement(&y, &x), 1.0 - (0.375 + 1.0) / 2.0));
+        assert!(close(
+            probability_of_improvement(&x, &y),
+            (0.375 + 1.0) / 2.0
+        ));
+        assert!(close(
+            probability_of_improvement(&y, &x),
+            1.0 - (0.375 + 1.0) / 2.0
+        ));
     }
 
     #[test]
     fn score_distribution_counts_strictly_above() {
         let t = vec![vec![0.0, 0.5], vec![1.0, 2.0]];
-        assert_eq!(score_distribution(&t, &[0.0, 0.5, 1.5, 2.0]), vec![0.75, 0.5, 0.25, 0.0]);
+        assert_eq!(
+            score_distribution(&t, &[0.0, 0.5, 1.5, 2.0]),
+            vec![0.75, 0.5, 0.25, 0.0]
+        );
     }
 
     #[test]
     fn bootstrap_interval_covers_point_and_is_reproducible() {
-        let t = vec![vec![1.0, 2.0, 3.0, 4.0, 5.0], vec![2.0, 2.5, 3.0, 10.0, 0.0]];
+        let t = vec![
+            vec![1.0, 2.0, 3.0, 4.0, 5.0],
+            vec![2.0, 2.5, 3.0, 10.0, 0.0],
+        ];
         let b = Bootstrap {
             reps: 2000,
             ..Default::default()
@@ -372,8 +390,16 @@ mod tests {
         let sd = (v.iter().map(|x| (x - m).powi(2)).sum::<f64>() / 40.0).sqrt();
         let half = 1.96 * sd / 40f64.sqrt();
         let e = Bootstrap::default().estimate(&[v], |t| Aggregate::Mean.eval(t));
-        assert!((e.lo - (m - half)).abs() < 0.05 * half, "{e:?} vs {}", m - half);
-        assert!((e.hi - (m + half)).abs() < 0.05 * half, "{e:?} vs {}", m + half);
+        assert!(
+            (e.lo - (m - half)).abs() < 0.05 * half,
+            "{e:?} vs {}",
+            m - half
+        );
+        assert!(
+            (e.hi - (m + half)).abs() < 0.05 * half,
+            "{e:?} vs {}",
+            m + half
+        );
         assert!(e.mc_se > 0.0 && e.mc_se < 0.02 * half, "{e:?}");
     }
 }

@@ -26,7 +26,9 @@ fn normalise(game: &str, r: f64) -> f64 {
 }
 
 fn write_run(root: &Path, game: &str, method: &str, seed: usize, last: f64, torn: bool) -> PathBuf {
-    let dir = root.join("runs").join(format!("{game}__dqn-{method}__{seed}__1"));
+    let dir = root
+        .join("runs")
+        .join(format!("{game}__dqn-{method}__{seed}__1"));
     fs::create_dir_all(dir.join("checkpoint")).unwrap();
     let fire_at = if method == "none" { "[]" } else { "[200]" };
     fs::write(
@@ -36,13 +38,29 @@ fn write_run(root: &Path, game: &str, method: &str, seed: usize, last: f64, torn
     .unwrap();
     let mut csv = String::from("step,frames,tag,value\n");
     for (k, step) in [0u64, 100, 200, 300, 400].iter().enumerate() {
-        let v = if *step == 400 { last } else { last * k as f64 / 4.0 };
+        let v = if *step == 400 {
+            last
+        } else {
+            last * k as f64 / 4.0
+        };
         csv += &format!("{step},{},eval/episodic_return,{v}\n", step * 4);
         csv += &format!("{step},{},charts/episodic_return,{}\n", step * 4, v + 1.0);
-        let dormant = if method == "fire" && *step >= 200 { 0.05 } else { 0.1 + 0.05 * k as f64 };
+        let dormant = if method == "fire" && *step >= 200 {
+            0.05
+        } else {
+            0.1 + 0.05 * k as f64
+        };
         csv += &format!("{step},{},plasticity/dormant_ratio,{dormant}\n", step * 4);
-        csv += &format!("{step},{},plasticity/effective_rank,{}\n", step * 4, 100.0 - 10.0 * k as f64);
-        csv += &format!("{step},{},plasticity/dfi_encoder,{}\n", step * 4, 5.0 + k as f64);
+        csv += &format!(
+            "{step},{},plasticity/effective_rank,{}\n",
+            step * 4,
+            100.0 - 10.0 * k as f64
+        );
+        csv += &format!(
+            "{step},{},plasticity/dfi_encoder,{}\n",
+            step * 4,
+            5.0 + k as f64
+        );
     }
     if torn {
         csv += "400,1600,eval/episodic_ret"; // a crash mid-line
@@ -62,7 +80,14 @@ fn write_run(root: &Path, game: &str, method: &str, seed: usize, last: f64, torn
 fn sweep(root: &Path) {
     for (game, method, finals) in FINAL {
         for (i, last) in finals.iter().enumerate() {
-            write_run(root, game, method, i + 1, *last, game == "Pong" && method == "fire" && i == 2);
+            write_run(
+                root,
+                game,
+                method,
+                i + 1,
+                *last,
+                game == "Pong" && method == "fire" && i == 2,
+            );
         }
     }
 }
@@ -92,7 +117,15 @@ fn report_numbers_and_figures() {
     let root = tmp.path().join("sweep");
     sweep(&root);
     let out = tmp.path().join("out");
-    let o = report(&[root.to_str().unwrap(), "--out", out.to_str().unwrap(), "--reps", "2000", "--curve-reps", "200"]);
+    let o = report(&[
+        root.to_str().unwrap(),
+        "--out",
+        out.to_str().unwrap(),
+        "--reps",
+        "2000",
+        "--curve-reps",
+        "200",
+    ]);
     assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
     let md = fs::read_to_string(out.join("report.md")).unwrap();
 
@@ -100,10 +133,19 @@ fn report_numbers_and_figures() {
     for (game, method, f) in FINAL {
         let mean = f.iter().sum::<f64>() / 3.0;
         let row = format!("| {game} | {method} | 3 | {} [", num(mean));
-        let line = md.lines().find(|l| l.starts_with(&row)).unwrap_or_else(|| panic!("no row `{row}` in\n{md}"));
+        let line = md
+            .lines()
+            .find(|l| l.starts_with(&row))
+            .unwrap_or_else(|| panic!("no row `{row}` in\n{md}"));
         let cells: Vec<&str> = line.split('|').map(str::trim).collect();
-        assert!(cells[5].starts_with(&format!("{} [", num(f[1]))), "median in {line}");
-        assert!(cells[6].starts_with(&format!("{} [", num(mean))), "IQM in {line}");
+        assert!(
+            cells[5].starts_with(&format!("{} [", num(f[1]))),
+            "median in {line}"
+        );
+        assert!(
+            cells[6].starts_with(&format!("{} [", num(mean))),
+            "IQM in {line}"
+        );
         assert_eq!(cells[7], "400", "scored step in {line}");
     }
 
@@ -115,19 +157,31 @@ fn report_numbers_and_figures() {
             .map(|(g, _, f)| f.iter().map(|x| normalise(g, *x)).collect())
             .collect();
         let all: Vec<f64> = per_task.iter().flatten().copied().collect();
-        let means: Vec<f64> = per_task.iter().map(|t| t.iter().sum::<f64>() / 3.0).collect();
+        let means: Vec<f64> = per_task
+            .iter()
+            .map(|t| t.iter().sum::<f64>() / 3.0)
+            .collect();
         let mean = (means[0] + means[1]) / 2.0;
         let median = mean; // two tasks: the median of two means is their mean
         let gap = 1.0 - all.iter().map(|x| x.min(1.0)).sum::<f64>() / 6.0;
-        let row = format!(
-            "| {method} | 6 | {} [",
-            num(iqm(all.clone()))
-        );
-        let line = md.lines().find(|l| l.starts_with(&row)).unwrap_or_else(|| panic!("no row `{row}` in\n{md}"));
+        let row = format!("| {method} | 6 | {} [", num(iqm(all.clone())));
+        let line = md
+            .lines()
+            .find(|l| l.starts_with(&row))
+            .unwrap_or_else(|| panic!("no row `{row}` in\n{md}"));
         let cells: Vec<&str> = line.split('|').map(str::trim).collect();
-        assert!(cells[4].starts_with(&format!("{} [", num(mean))), "mean in {line}");
-        assert!(cells[5].starts_with(&format!("{} [", num(median))), "median in {line}");
-        assert!(cells[6].starts_with(&format!("{} [", num(gap))), "optimality gap in {line}");
+        assert!(
+            cells[4].starts_with(&format!("{} [", num(mean))),
+            "mean in {line}"
+        );
+        assert!(
+            cells[5].starts_with(&format!("{} [", num(median))),
+            "median in {line}"
+        );
+        assert!(
+            cells[6].starts_with(&format!("{} [", num(gap))),
+            "optimality gap in {line}"
+        );
     }
 
     // Probability of improvement: Breakout fire beats none in 7 of 9 pairs (10 > 5, 7; 20 > 5, 7;
@@ -142,33 +196,59 @@ fn report_numbers_and_figures() {
     // aggregates.csv: the same numbers, parseable.
     let csv = fs::read_to_string(out.join("aggregates.csv")).unwrap();
     let mut lines = csv.lines();
-    assert_eq!(lines.next().unwrap(), "scope,task,method,other,statistic,runs,point,ci_low,ci_high,mc_se");
+    assert_eq!(
+        lines.next().unwrap(),
+        "scope,task,method,other,statistic,runs,point,ci_low,ci_high,mc_se"
+    );
     let row: Vec<&str> = csv
         .lines()
         .find(|l| l.starts_with("Atari,Breakout,fire,,mean,"))
         .unwrap()
         .split(',')
         .collect();
-    let (point, lo, hi): (f64, f64, f64) = (row[6].parse().unwrap(), row[7].parse().unwrap(), row[8].parse().unwrap());
-    assert!((point - 70.0 / 3.0).abs() < 1e-9 && lo <= point && point <= hi && lo >= 10.0 && hi <= 40.0);
+    let (point, lo, hi): (f64, f64, f64) = (
+        row[6].parse().unwrap(),
+        row[7].parse().unwrap(),
+        row[8].parse().unwrap(),
+    );
+    assert!(
+        (point - 70.0 / 3.0).abs() < 1e-9 && lo <= point && point <= hi && lo >= 10.0 && hi <= 40.0
+    );
     for l in csv.lines().skip(1) {
         assert_eq!(l.split(',').count(), 10, "{l}");
     }
 
     // Figures: valid PNG and SVG, each referenced from report.md.
-    for stem in ["curves", "plasticity", "aggregates_atari", "profile_atari", "improvement_atari"] {
+    for stem in [
+        "curves",
+        "plasticity",
+        "aggregates_atari",
+        "profile_atari",
+        "improvement_atari",
+    ] {
         let png = out.join(format!("{stem}.png"));
         let img = image::open(&png).unwrap_or_else(|e| panic!("{}: {e}", png.display()));
-        assert!(img.width() >= 600 && img.height() >= 300, "{stem}: {}x{}", img.width(), img.height());
+        assert!(
+            img.width() >= 600 && img.height() >= 300,
+            "{stem}: {}x{}",
+            img.width(),
+            img.height()
+        );
         // Not blank: some pixels are far from white.
         let rgb = img.to_rgb8();
-        let dark = rgb.pixels().filter(|p| p.0.iter().map(|&c| c as u32).sum::<u32>() < 300).count();
+        let dark = rgb
+            .pixels()
+            .filter(|p| p.0.iter().map(|&c| c as u32).sum::<u32>() < 300)
+            .count();
         assert!(dark > 500, "{stem}.png looks blank ({dark} dark pixels)");
         let svg = fs::read_to_string(out.join(format!("{stem}.svg"))).unwrap();
         let doc = roxmltree::Document::parse(&svg).unwrap_or_else(|e| panic!("{stem}.svg: {e}"));
         assert_eq!(doc.root_element().tag_name().name(), "svg");
         assert!(svg.contains("<text"), "{stem}.svg has no text");
-        assert!(md.contains(&format!("({stem}.png)")), "report.md does not show {stem}.png");
+        assert!(
+            md.contains(&format!("({stem}.png)")),
+            "report.md does not show {stem}.png"
+        );
     }
 }
 
@@ -178,7 +258,17 @@ fn score_at_a_step() {
     let root = tmp.path().join("sweep");
     sweep(&root);
     let out = tmp.path().join("out");
-    let o = report(&[root.to_str().unwrap(), "--out", out.to_str().unwrap(), "--at", "250", "--reps", "500", "--curve-reps", "100"]);
+    let o = report(&[
+        root.to_str().unwrap(),
+        "--out",
+        out.to_str().unwrap(),
+        "--at",
+        "250",
+        "--reps",
+        "500",
+        "--curve-reps",
+        "100",
+    ]);
     assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
     let md = fs::read_to_string(out.join("report.md")).unwrap();
     // At step 200 (the last at or before 250) each run logged half its final score.
@@ -186,6 +276,32 @@ fn score_at_a_step() {
     let row = format!("| Breakout | fire | 3 | {} [", num(mean));
     assert!(md.contains(&row), "no `{row}` in\n{md}");
     assert!(md.contains("| 200 |"), "{md}");
+}
+
+#[test]
+fn duplicate_seeds_are_flagged() {
+    let tmp = tempfile::tempdir().unwrap();
+    let root = tmp.path().join("sweep");
+    let a = write_run(&root, "Pong", "fire", 1, 3.0, false);
+    let b = root.join("copy/Pong__dqn-fire__1__2");
+    fs::create_dir_all(&b).unwrap();
+    for f in ["config.toml", "metrics.csv"] {
+        fs::copy(a.join(f), b.join(f)).unwrap();
+    }
+    let out = tmp.path().join("out");
+    let o = report(&[
+        root.to_str().unwrap(),
+        "--out",
+        out.to_str().unwrap(),
+        "--reps",
+        "200",
+        "--curve-reps",
+        "100",
+    ]);
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let md = fs::read_to_string(out.join("report.md")).unwrap();
+    assert!(md.contains("Warning: same task, method and seed"), "{md}");
+    assert!(md.contains("| Pong | fire | 2 | 3.000 ["), "{md}");
 }
 
 fn one_error_line(o: &Output) -> String {
@@ -210,17 +326,36 @@ fn bad_input_is_one_clear_error() {
     let root = tmp.path().join("sweep");
     sweep(&root);
     let out = tmp.path().join("out");
-    let err = one_error_line(&report(&[root.to_str().unwrap(), "--out", out.to_str().unwrap(), "--metric", "eval/nope"]));
+    let err = one_error_line(&report(&[
+        root.to_str().unwrap(),
+        "--out",
+        out.to_str().unwrap(),
+        "--metric",
+        "eval/nope",
+    ]));
     assert!(err.contains("`eval/nope` is not logged"), "{err}");
-    assert!(err.contains("eval/episodic_return") && err.contains("plasticity/dormant_ratio"), "{err}");
+    assert!(
+        err.contains("eval/episodic_return") && err.contains("plasticity/dormant_ratio"),
+        "{err}"
+    );
 
     // A file where the output directory should go (unwritable even for root).
     let file = tmp.path().join("file");
     fs::write(&file, "x").unwrap();
     let bad_out = file.join("out");
-    let err = one_error_line(&report(&[root.to_str().unwrap(), "--out", bad_out.to_str().unwrap()]));
+    let err = one_error_line(&report(&[
+        root.to_str().unwrap(),
+        "--out",
+        bad_out.to_str().unwrap(),
+    ]));
     assert!(err.contains("cannot create --out"), "{err}");
 
-    let err = one_error_line(&report(&[root.to_str().unwrap(), "--out", out.to_str().unwrap(), "--at", "1X"]));
+    let err = one_error_line(&report(&[
+        root.to_str().unwrap(),
+        "--out",
+        out.to_str().unwrap(),
+        "--at",
+        "1X",
+    ]));
     assert!(err.contains("--at"), "{err}");
 }

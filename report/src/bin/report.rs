@@ -44,7 +44,10 @@ fn run(args: Args) -> Result<()> {
         "final" => None,
         s => Some(report::runs::parse_step(s).map_err(|e| anyhow::anyhow!("--at: {e}"))?),
     };
-    anyhow::ensure!(args.reps >= 100 && args.curve_reps >= 100, "--reps and --curve-reps must be at least 100");
+    anyhow::ensure!(
+        args.reps >= 100 && args.curve_reps >= 100,
+        "--reps and --curve-reps must be at least 100"
+    );
     opts.bootstrap.reps = args.reps;
     opts.bootstrap.seed = args.seed;
     opts.curve_reps = args.curve_reps;

@@ -21,9 +21,11 @@ import rliable
 from rliable import library as rly
 from rliable import metrics
 
-REPS = 10_000
-PROFILE_REPS = 2_000
-SEEDS = list(range(8))
+REPS = 4_000
+# scipy's Mann-Whitney U makes rliable's probability of improvement about 7 ms per replicate.
+IMPROVEMENT_REPS = 1_000
+PROFILE_REPS = 1_000
+SEEDS = list(range(6))
 TAUS = np.linspace(0.0, 2.0, 21)
 
 rng = np.random.default_rng(20261201)
@@ -51,13 +53,14 @@ def aggregate(x):
 
 
 AGG_NAMES = ["median", "IQM", "mean", "optimality_gap"]
-pairs = [(x, y) for x in scores for y in scores if x != y]
+pairs = [("fire", "none"), ("full-reset", "none"), ("fire", "full-reset")]
 pair_dict = {f"{x},{y}": [scores[x], scores[y]] for x, y in pairs}
 
 out = {
     "rliable_version": getattr(rliable, "__version__", "1.2.0"),
     "numpy_version": np.__version__,
     "reps": REPS,
+    "improvement_reps": IMPROVEMENT_REPS,
     "profile_reps": PROFILE_REPS,
     "seeds": SEEDS,
     "taus": TAUS.tolist(),
@@ -77,7 +80,9 @@ for seed in SEEDS:
         d["lo"].append(cis[m][0].tolist())
         d["hi"].append(cis[m][1].tolist())
     np.random.seed(seed)
-    points, cis = rly.get_interval_estimates(pair_dict, metrics.probability_of_improvement, reps=REPS)
+    points, cis = rly.get_interval_estimates(
+        pair_dict, metrics.probability_of_improvement, reps=IMPROVEMENT_REPS
+    )
     for k in pair_dict:
         d = out["improvement"].setdefault(k, {"point": float(points[k]), "lo": [], "hi": []})
         d["lo"].append(float(np.ravel(cis[k])[0]))
@@ -88,7 +93,7 @@ for seed in SEEDS:
         d = out["profiles"].setdefault(m, {"point": profiles[m].tolist(), "lo": [], "hi": []})
         d["lo"].append(pcis[m][0].tolist())
         d["hi"].append(pcis[m][1].tolist())
-    print(f"seed {seed} done", file=sys.stderr)
+    print(f"seed {seed} done", file=sys.stderr, flush=True)
 
 path = os.path.join(os.path.dirname(os.path.abspath(__file__)), "rliable_fixture.json")
 with open(path, "w") as f:
