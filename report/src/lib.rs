@@ -690,6 +690,38 @@ pub fn run(opts: &Options) -> Result<Summary> {
         let name = f.file_name().unwrap().to_string_lossy();
         writeln!(md, "![{name}]({name})\n")?;
     }
+    writeln!(md, "## Runs\n")?;
+    writeln!(
+        md,
+        "| task | method | seed | scored at step | score | interventions at | run |"
+    )?;
+    writeln!(md, "|---|---|---|---|---|---|---|")?;
+    for ((_, task), by_method) in &data.scores {
+        for m in data.methods().iter().filter(|m| by_method.contains_key(*m)) {
+            let mut rows: Vec<&Score> = by_method[m].iter().collect();
+            rows.sort_by_key(|s| (data.runs[s.run].seed, s.run));
+            for s in rows {
+                let r = &data.runs[s.run];
+                let seed = r.seed.map_or("-".to_string(), |x| x.to_string());
+                let iv: Vec<String> = r.interventions.iter().map(u64::to_string).collect();
+                writeln!(
+                    md,
+                    "| {task} | {m} | {seed} | {} | {} | {} | `{}` |",
+                    s.step,
+                    num(s.value),
+                    if iv.is_empty() {
+                        "-".to_string()
+                    } else {
+                        iv.join(", ")
+                    },
+                    r.dir
+                        .file_name()
+                        .map_or(r.dir.display().to_string(), |n| n.to_string_lossy().into())
+                )?;
+            }
+        }
+    }
+    writeln!(md)?;
     writeln!(md, "## Method\n")?;
     writeln!(
         md,

@@ -190,6 +190,16 @@ fn report_numbers_and_figures() {
     let row = format!("| fire | none | {} [", num(p));
     assert!(md.contains(&row), "no `{row}` in\n{md}");
 
+    // The run list: one row per run with its score and intervention steps.
+    assert!(
+        md.contains("| Breakout | fire | 3 | 400 | 40.000 | 200 | `Breakout__dqn-fire__3__1` |"),
+        "{md}"
+    );
+    assert!(
+        md.contains("| Pong | none | 1 | 400 | -20.000 | - | `Pong__dqn-none__1__1` |"),
+        "{md}"
+    );
+
     // The torn line is reported, the interventions counted in the curves.
     assert!(md.contains("Skipped 1 bad lines"), "{md}");
 
