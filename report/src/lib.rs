@@ -529,6 +529,22 @@ pub fn run(opts: &Options) -> Result<Summary> {
         )?;
     }
 
+    let relabelled: Vec<String> = data
+        .runs
+        .iter()
+        .filter_map(|r| {
+            r.unscheduled
+                .as_ref()
+                .map(|m| format!("`{}` ({m})", r.dir.display()))
+        })
+        .collect();
+    if !relabelled.is_empty() {
+        writeln!(
+            md,
+            "Counted as `none` (an intervention named but no schedule, and none logged): {}.\n",
+            relabelled.join(", ")
+        )?;
+    }
     for group in &data.duplicates {
         let names: Vec<String> = group.iter().map(|p| format!("`{}`", p.display())).collect();
         writeln!(

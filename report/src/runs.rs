@@ -42,8 +42,12 @@ pub struct Run {
     pub domain: Domain,
     /// The game, environment or task as written in the config (`Breakout`, `h1-walk-v0`).
     pub task: String,
-    /// The config's `intervention` (`none` when the key is absent).
+    /// The config's `intervention` (`none` when the key is absent, or when the run has no
+    /// schedule and never intervened: see `unscheduled`).
     pub method: String,
+    /// The config named an intervention but no schedule (`fire_at`, `fire_every`, `fire_when`)
+    /// and the run logged none, so it was relabelled `none` (the config's name is kept here).
+    pub unscheduled: Option<String>,
     pub seed: Option<i64>,
     /// Every logged tag with its `(step, value)` rows in file order.
     pub series: Series,
@@ -170,11 +174,26 @@ pub fn read_run(dir: &Path) -> Result<Run> {
     }
     interventions.sort_unstable();
     interventions.dedup();
+    let scheduled = ["fire_at", "fire_every", "fire_when"]
+        .iter()
+        .any(|k| match config.get(*k) {
+            None => false,
+            Some(toml::Value::Array(a)) => !a.is_empty(),
+            Some(toml::Value::String(s)) => !s.is_empty(),
+            Some(toml::Value::Integer(i)) => *i > 0,
+            Some(_) => true,
+        });
+    let mut method = method;
+    let mut unscheduled = None;
+    if method != "none" && !scheduled && interventions.is_empty() {
+        unscheduled = Some(std::mem::replace(&mut method, "none".into()));
+    }
     Ok(Run {
         dir: dir.to_path_buf(),
         domain,
         task,
         method,
+        unscheduled,
         seed,
         series,
         interventions,

@@ -298,6 +298,15 @@ fn duplicate_seeds_are_flagged() {
     for f in ["config.toml", "metrics.csv"] {
         fs::copy(a.join(f), b.join(f)).unwrap();
     }
+    // `--intervention fire` without a schedule never intervenes: a baseline, relabelled.
+    let c = root.join("runs/Pong__dqn-fire__9__1");
+    fs::create_dir_all(&c).unwrap();
+    fs::copy(a.join("metrics.csv"), c.join("metrics.csv")).unwrap();
+    fs::write(
+        c.join("config.toml"),
+        "game = \"Pong\"\nintervention = \"fire\"\nseed = 9\nfire_at = []\n",
+    )
+    .unwrap();
     let out = tmp.path().join("out");
     let o = report(&[
         root.to_str().unwrap(),
@@ -311,6 +320,11 @@ fn duplicate_seeds_are_flagged() {
     assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
     let md = fs::read_to_string(out.join("report.md")).unwrap();
     assert!(md.contains("Warning: same task, method and seed"), "{md}");
+    assert!(
+        md.contains("Counted as `none`") && md.contains("Pong__dqn-fire__9__1` (fire)"),
+        "{md}"
+    );
+    assert!(md.contains("| Pong | none | 1 | 3.000 ["), "{md}");
     assert!(md.contains("| Pong | fire | 2 | 3.000 ["), "{md}");
 }
 
