@@ -251,6 +251,19 @@ fn report_numbers_and_figures() {
             .filter(|p| p.0.iter().map(|&c| c as u32).sum::<u32>() < 300)
             .count();
         assert!(dark > 500, "{stem}.png looks blank ({dark} dark pixels)");
+        if stem == "curves" {
+            // The title band holds only text: dark pixels there mean the bundled font rendered.
+            let title = (0..rgb.width())
+                .flat_map(|x| (0..50).map(move |y| (x, y)))
+                .filter(|&(x, y)| {
+                    rgb.get_pixel(x, y).0.iter().map(|&c| c as u32).sum::<u32>() < 300
+                })
+                .count();
+            assert!(
+                title > 200,
+                "no title text in curves.png ({title} dark pixels)"
+            );
+        }
         let svg = fs::read_to_string(out.join(format!("{stem}.svg"))).unwrap();
         let doc = roxmltree::Document::parse(&svg).unwrap_or_else(|e| panic!("{stem}.svg: {e}"));
         assert_eq!(doc.root_element().tag_name().name(), "svg");
