@@ -195,13 +195,10 @@ pub fn draw_all(data: &Data, domains: &[DomainStats], opts: &Options) -> Result<
         let pairs = improvement_pairs(ds, &methods);
         if !pairs.is_empty() {
             let h = (170 + 56 * pairs.len() as u32).max(340);
-            render!(
-                out,
-                format!("improvement_{stem}"),
-                (900, h),
-                files,
-                |root| { draw_improvement(&root, ds, &pairs) }
-            );
+            let w = 570 + improvement_label_width(&pairs);
+            render!(out, format!("improvement_{stem}"), (w, h), files, |root| {
+                draw_improvement(&root, ds, &pairs)
+            });
         }
     }
     Ok(files)
@@ -638,6 +635,17 @@ fn improvement_pairs(
         .collect()
 }
 
+/// Pixels for the longest `P(x > y)` label at the tick font size (DejaVu Sans averages about
+/// 0.6 em per character).
+fn improvement_label_width(pairs: &[(String, String, crate::stats::Estimate)]) -> u32 {
+    let longest = pairs
+        .iter()
+        .map(|(x, y, _)| x.chars().count() + y.chars().count() + 6)
+        .max()
+        .unwrap_or(0) as u32;
+    (longest * (TICK + 1) * 6 / 10 + 40).max(330)
+}
+
 fn draw_improvement<DB: DrawingBackend>(
     root: &DrawingArea<DB, Shift>,
     ds: &DomainStats,
@@ -662,7 +670,7 @@ where
         )
         .margin(16)
         .x_label_area_size(56)
-        .y_label_area_size(330)
+        .y_label_area_size(improvement_label_width(pairs))
         .build_cartesian_2d(0f64..1f64, -0.5f64..n as f64 - 0.5)?;
     chart
         .configure_mesh()
