@@ -136,7 +136,10 @@ impl Env for CartPole {
             reward,
             terminated,
             truncated,
-            info: Info { episode },
+            info: Info {
+                episode,
+                ..Info::default()
+            },
         })
     }
 }

@@ -130,7 +130,10 @@ impl Env for Pendulum {
             reward,
             terminated: false,
             truncated,
-            info: Info { episode },
+            info: Info {
+                episode,
+                ..Info::default()
+            },
         })
     }
 }
