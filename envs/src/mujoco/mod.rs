@@ -24,6 +24,8 @@ pub use humanoid::{
     DEFAULT_RANDOMNESS, FRAME_SKIP, MAX_EPISODE_STEPS, NU,
 };
 use mujoco_rs::prelude::{MjLogMessage, MjtLogLevel};
+/// The MuJoCo binding this module uses (for tools that need raw `MjData` access).
+pub use mujoco_rs;
 pub use repeat::ActionRepeat;
 
 /// The MuJoCo version the library reports (e.g. `3.17.0`).
