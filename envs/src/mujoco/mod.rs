@@ -23,9 +23,9 @@ pub use humanoid::{
     default_assets_dir, HumanoidConfig, HumanoidEnv, HumanoidModel, SimWarnings, Task, ASSETS_VAR,
     DEFAULT_RANDOMNESS, FRAME_SKIP, MAX_EPISODE_STEPS, NU,
 };
-use mujoco_rs::prelude::{MjLogMessage, MjtLogLevel};
 /// The MuJoCo binding this module uses (for tools that need raw `MjData` access).
 pub use mujoco_rs;
+use mujoco_rs::prelude::{MjLogMessage, MjtLogLevel};
 pub use repeat::ActionRepeat;
 
 /// The MuJoCo version the library reports (e.g. `3.17.0`).

@@ -149,13 +149,17 @@ fn read_actions(path: &Path) -> Result<Vec<[f64; NU]>> {
         }
         let mut row = [0.0; NU];
         for (j, (x, f)) in row.iter_mut().zip(&fields).enumerate() {
-            *x = f.parse::<f64>().ok().filter(|v| v.is_finite()).with_context(|| {
-                format!(
-                    "{} line {n}, column {}: `{f}` is not a finite number",
-                    path.display(),
-                    j + 1
-                )
-            })?;
+            *x = f
+                .parse::<f64>()
+                .ok()
+                .filter(|v| v.is_finite())
+                .with_context(|| {
+                    format!(
+                        "{} line {n}, column {}: `{f}` is not a finite number",
+                        path.display(),
+                        j + 1
+                    )
+                })?;
         }
         rows.push(row);
     }
