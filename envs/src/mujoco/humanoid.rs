@@ -654,3 +654,25 @@ impl Env for HumanoidEnv {
         })
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn an_unstable_state_is_counted_and_flagged_not_a_nan_observation() {
+        let mut env = HumanoidEnv::new(Task::Walk, &HumanoidConfig::default()).unwrap();
+        env.reset(Some(0)).unwrap();
+        // A NaN velocity: MuJoCo warns (mjWARN_BADQVEL) and resets the state itself.
+        env.data.qvel_mut()[0] = f64::NAN;
+        let t = env.step_f64(&[0.0; NU]).unwrap();
+        assert!(t.info.sim_warnings >= 1, "{:?}", t.info);
+        assert!(env.warnings().bad_qpos_qvel >= 1, "{:?}", env.warnings());
+        assert!(env.observation().iter().all(|x| x.is_finite()));
+        // Counted once: the next, healthy step raises nothing new.
+        let total = env.warnings().total();
+        let t = env.step_f64(&[0.0; NU]).unwrap();
+        assert_eq!(t.info.sim_warnings, 0);
+        assert_eq!(env.warnings().total(), total);
+    }
+}
