@@ -6,6 +6,7 @@
 #   torch==2.11.0  libtorch for tch 0.24.0 (about 4.6 GB with its CUDA libraries)
 #   cmake          builds the Arcade Learning Environment bundled in ale-sys
 #   ale-py         ships the Atari ROMs (ale_py/roms/*.bin)
+#   mujoco==3.17.0 libmujoco.so.3.17.0 for mujoco-rs (HumanoidBench tasks), own small venv
 #
 # Override the cache root with FIRE_RL_CACHE (default: ${XDG_CACHE_HOME:-~/.cache}/fire-rl).
 set -euo pipefail
@@ -41,3 +42,25 @@ ln -sfn "$(dirname "$torch_lib")" "$here/.deps/torch"
 ln -sfn "$roms" "$here/.deps/roms"
 ln -sfn "$roms" "$cache/roms"  # the default ROM directory of the binaries
 say "ready: torch $TORCH_VERSION, ROMs in $roms"
+
+# --- MuJoCo (HumanoidBench H1 tasks) -------------------------------------------------------
+# mujoco-rs 7.0.0 loads exactly libmujoco.so.3.17.0, the library in PyPI's mujoco==3.17.0
+# wheel; the same venv runs envs/tests/data/record_humanoid.py (the Python fixture generator).
+# The crate wants a folder holding a file named exactly libmujoco.so: .deps/mujoco.
+MUJOCO_VERSION=3.17.0
+mj_venv="$cache/mujoco-$MUJOCO_VERSION"
+if [ ! -f "$mj_venv/.complete" ]; then
+    say "installing mujoco==$MUJOCO_VERSION into $mj_venv (once; about 30 MB)"
+    rm -rf "$mj_venv"
+    "$python" -m venv "$mj_venv"
+    "$mj_venv/bin/pip" install --quiet --disable-pip-version-check "mujoco==$MUJOCO_VERSION" numpy
+    touch "$mj_venv/.complete"
+fi
+mj_pkg="$("$mj_venv/bin/python" -c 'import importlib.util as u; print(u.find_spec("mujoco").submodule_search_locations[0])')"
+mkdir -p "$mj_venv/mujoco-lib"
+ln -sfn "$mj_pkg/libmujoco.so.$MUJOCO_VERSION" "$mj_venv/mujoco-lib/libmujoco.so"
+ln -sfn "$mj_pkg/libmujoco.so.$MUJOCO_VERSION" "$mj_venv/mujoco-lib/libmujoco.so.$MUJOCO_VERSION"
+ln -sfn "$mj_venv/mujoco-lib" "$here/.deps/mujoco"
+ln -sfn "$mj_venv" "$here/.deps/mujoco-venv"
+say "ready: mujoco $MUJOCO_VERSION in $mj_venv/mujoco-lib"
+# --- end MuJoCo ------------------------------------------------------------------------------

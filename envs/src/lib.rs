@@ -11,6 +11,7 @@
 //!   return and the length of the whole episode.
 //! * [`classic`]: CartPole-v1 and Pendulum-v1 with Gymnasium's exact dynamics, for fast tests.
 //! * [`atari`]: Atari 2600 games on ALE 0.6.0 with the standard DQN preprocessing.
+//! * [`mujoco`]: the HumanoidBench H1 tasks on MuJoCo 3.17.0.
 //! * [`vector`]: many environments stepped in parallel into one batch, synchronously
 //!   ([`vector::VecEnv`]) or asynchronously ([`vector::AsyncVecEnv`]).
 //!
@@ -26,6 +27,7 @@
 
 pub mod atari;
 pub mod classic;
+pub mod mujoco;
 pub mod vector;
 
 use serde::Serialize;
@@ -87,6 +89,26 @@ pub enum Error {
         /// The panic's message.
         message: String,
     },
+    /// The task name is not one of the MuJoCo tasks.
+    #[error("unknown task `{task}`; available: {}", available.join(", "))]
+    UnknownTask {
+        /// What the user typed.
+        task: String,
+        /// The tasks.
+        available: Vec<String>,
+    },
+    /// A scene file of a MuJoCo task is missing.
+    #[error("MuJoCo scene {} not found: run ./setup.sh (or set FIRE_RL_HUMANOID_ASSETS)", path.display())]
+    AssetsMissing {
+        /// The file looked for.
+        path: std::path::PathBuf,
+    },
+    /// MuJoCo failed (loading a model, allocating data, a non-finite state).
+    #[error("MuJoCo: {reason}")]
+    Mujoco {
+        /// What failed.
+        reason: String,
+    },
     /// A ROM file cannot be used.
     #[error("ROM {}: {reason}", path.display())]
     Rom {
@@ -146,6 +168,17 @@ pub struct EpisodeStats {
 pub struct Info {
     /// Set on the step that ends an episode.
     pub episode: Option<EpisodeStats>,
+    /// Named reward components of the step (MuJoCo tasks: HumanoidBench's info keys).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub reward_terms: Option<std::collections::BTreeMap<&'static str, f64>>,
+    /// Simulator warnings the step raised (MuJoCo: unstable simulation, bad acceleration...);
+    /// 0 normally.
+    #[serde(skip_serializing_if = "is_zero")]
+    pub sim_warnings: u32,
+}
+
+fn is_zero(n: &u32) -> bool {
+    *n == 0
 }
 
 /// What one step returns.

@@ -260,12 +260,16 @@ pub mod steps {
     #[serde(untagged)]
     enum Count {
         Number(u64),
+        Negative(i64),
+        Fraction(f64),
         Text(String),
     }
 
     fn count<E: Error>(c: Count) -> Result<u64, E> {
         match c {
             Count::Number(n) => Ok(n),
+            Count::Negative(n) => Err(E::custom(format!("{n} is negative: a step count is a whole number of at least 0"))),
+            Count::Fraction(x) => Err(E::custom(format!("{x} is not a whole number of steps (2.5M is written as text: \"2.5M\")"))),
             Count::Text(t) => fire::parse_steps(&t).map_err(|e| E::custom(e.to_string())),
         }
     }

@@ -300,6 +300,7 @@ impl AtariEnv {
                 episode_return: self.episode_return,
                 length: self.episode_steps,
             }),
+            ..Info::default()
         };
         self.game_over = episode_over;
         self.needs_reset = terminated || truncated;

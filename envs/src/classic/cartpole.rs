@@ -137,7 +137,10 @@ impl Env for CartPole {
             reward,
             terminated,
             truncated,
-            info: Info { episode },
+            info: Info {
+                episode,
+                ..Info::default()
+            },
         })
     }
 }

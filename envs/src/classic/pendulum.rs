@@ -131,7 +131,10 @@ impl Env for Pendulum {
             reward,
             terminated: false,
             truncated,
-            info: Info { episode },
+            info: Info {
+                episode,
+                ..Info::default()
+            },
         })
     }
 }

@@ -1,0 +1,196 @@
+//! The `classic` binary end to end: DQN solves CartPole-v1 through the shared loop, runs repeat
+//! exactly for a seed, evaluation does not change training, a failing actor stops the run with
+//! a checkpoint that resumes, and bad keys fail before any work.
+
+use std::path::Path;
+use std::process::{Command, Output};
+
+fn classic(args: &[&str]) -> Output {
+    classic_with_env(args, &[])
+}
+
+fn classic_with_env(args: &[&str], env: &[(&str, &str)]) -> Output {
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_classic"));
+    cmd.args(args);
+    for (k, v) in env {
+        cmd.env(k, v);
+    }
+    cmd.output().expect("run the classic binary")
+}
+
+fn stderr(out: &Output) -> String {
+    String::from_utf8_lossy(&out.stderr).into_owned()
+}
+
+/// `metrics.csv` rows without the wall-clock ones (SPS), optionally without evaluation rows.
+fn training_rows(run: &Path, keep_eval: bool) -> Vec<String> {
+    std::fs::read_to_string(run.join("metrics.csv"))
+        .unwrap()
+        .lines()
+        .filter(|l| !l.contains(",charts/SPS,"))
+        .filter(|l| keep_eval || !l.contains(",eval/"))
+        .map(str::to_owned)
+        .collect()
+}
+
+fn eval_returns(run: &Path) -> Vec<f64> {
+    std::fs::read_to_string(run.join("metrics.csv"))
+        .unwrap()
+        .lines()
+        .filter(|l| l.contains(",eval/episodic_return,"))
+        .map(|l| l.rsplit(',').next().unwrap().parse().unwrap())
+        .collect()
+}
+
+#[test]
+fn dqn_solves_cartpole_through_the_classic_binary() {
+    let tmp = tempfile::tempdir().unwrap();
+    let run = tmp.path().join("solve");
+    // The defaults: 60k steps, 20 greedy evaluation episodes every 5k steps, seed 1.
+    let out = classic(&["--env", "CartPole-v1", "--run-dir", run.to_str().unwrap()]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let evals = eval_returns(&run);
+    assert_eq!(evals.len(), 12, "an evaluation every 5k steps");
+    let best = evals.iter().cloned().fold(f64::MIN, f64::max);
+    assert!(best >= 195.0, "never solved: evaluations {evals:?}");
+    assert!(*evals.last().unwrap() >= 195.0, "not solved at the end: {evals:?}");
+    let state: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(run.join("checkpoint/state.json")).unwrap()).unwrap();
+    assert_eq!(state["state"]["step"], 60_000);
+    assert_eq!(
+        state["state"]["updates"], 59_000,
+        "replay ratio 1 after the 1k warm-up"
+    );
+}
+
+#[test]
+fn one_seed_gives_the_same_run_and_evaluation_changes_nothing() {
+    let tmp = tempfile::tempdir().unwrap();
+    let go = |name: &str, seed: &str, eval_every: &str| {
+        let run = tmp.path().join(name);
+        let out = classic(&[
+            "--steps",
+            "4000",
+            "--seed",
+            seed,
+            "--eval-every",
+            eval_every,
+            "--intervention",
+            "fire",
+            "--fire-at",
+            "3k",
+            "--set",
+            "log_every=200",
+            "--set",
+            "plasticity_every=500",
+            "--run-dir",
+            run.to_str().unwrap(),
+        ]);
+        assert!(out.status.success(), "{}", stderr(&out));
+        run
+    };
+    let a = go("a", "7", "1000");
+    let b = go("b", "7", "1000");
+    assert_eq!(
+        training_rows(&a, true),
+        training_rows(&b, true),
+        "synchronous runs with one seed must match exactly"
+    );
+    let rows = training_rows(&a, true);
+    assert!(rows.iter().any(|l| l.contains(",losses/td_loss,")));
+    assert!(rows.iter().any(|l| l.starts_with("3000,") && l.contains(",interventions/count,")));
+    assert!(rows.iter().any(|l| l.contains(",eval/episodic_return,")));
+    // Without evaluation, training is the same row for row.
+    let c = go("c", "7", "0");
+    assert_eq!(training_rows(&a, false), training_rows(&c, false));
+    assert!(!training_rows(&c, true).iter().any(|l| l.contains(",eval/")));
+    // Another seed is another run.
+    let d = go("d", "8", "0");
+    assert_ne!(training_rows(&c, false), training_rows(&d, false));
+}
+
+#[test]
+fn a_panicking_actor_stops_the_run_with_a_checkpoint_that_resumes() {
+    let tmp = tempfile::tempdir().unwrap();
+    let run = tmp.path().join("panic");
+    let r = run.to_str().unwrap();
+    let out = classic_with_env(
+        &["--steps", "4000", "--actors", "1", "--eval-every", "0", "--run-dir", r],
+        &[("FIRE_RL_FAULT", "actor-panic@2500")],
+    );
+    assert!(!out.status.success());
+    let err = stderr(&out);
+    let last = err.lines().last().unwrap_or("");
+    assert!(
+        last.contains("actor-0") && last.contains("panicked") && last.contains("fault injected"),
+        "one line naming the thread and the message: {err}"
+    );
+    let state: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(run.join("checkpoint/state.json")).unwrap()).unwrap();
+    let step = state["state"]["step"].as_u64().unwrap();
+    assert!((2500..4000).contains(&step), "checkpoint at {step}");
+    let out = classic(&["--resume", r]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let state: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(run.join("checkpoint/state.json")).unwrap()).unwrap();
+    assert_eq!(state["state"]["step"], 4000);
+}
+
+#[test]
+fn actor_threads_hold_the_replay_ratio() {
+    let tmp = tempfile::tempdir().unwrap();
+    let run = tmp.path().join("actors");
+    let out = classic(&[
+        "--steps",
+        "3000",
+        "--envs",
+        "2",
+        "--actors",
+        "2",
+        "--eval-every",
+        "0",
+        "--set",
+        "replay_ratio=0.5",
+        "--set",
+        "max_lead_updates=0",
+        "--run-dir",
+        run.to_str().unwrap(),
+    ]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let state: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(run.join("checkpoint/state.json")).unwrap()).unwrap();
+    let step = state["state"]["step"].as_u64().unwrap();
+    let updates = state["state"]["updates"].as_u64().unwrap();
+    assert!(step >= 3000);
+    assert_eq!(updates, (step - 1000) / 2, "one update per 2 steps after the warm-up");
+}
+
+#[test]
+fn bad_keys_and_values_fail_before_any_work() {
+    let tmp = tempfile::tempdir().unwrap();
+    let run = tmp.path().join("never");
+    let r = run.to_str().unwrap();
+    for (args, needle) in [
+        (vec!["--set", "stepz=10"], "did you mean `steps`"),
+        (vec!["--set", "steps=lots"], "steps"),
+        (vec!["--set", "intervention=reboot"], "full-reset"),
+        (vec!["--steps", "-5"], "steps"),
+        (vec!["--env", "Acrobot-v1"], "CartPole-v1"),
+        (vec!["--set", "fire_iterations=0"], "fire-exact"),
+    ] {
+        let mut all = args.clone();
+        all.extend(["--run-dir", r]);
+        let out = classic(&all);
+        assert!(!out.status.success(), "{args:?} was accepted");
+        let err = stderr(&out);
+        assert_eq!(err.trim().lines().count(), 1, "{args:?}: one line: {err}");
+        assert!(err.contains(needle), "{args:?}: {err}");
+        assert!(!run.exists(), "{args:?} left a run directory");
+    }
+    // --dry-run prints the resolved keys and creates nothing.
+    let out = classic(&["--dry-run", "--set", "steps=2.5k", "--run-dir", r]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let text = String::from_utf8(out.stdout).unwrap();
+    assert!(text.contains("steps = 2500") && text.contains("env = \"CartPole-v1\""), "{text}");
+    assert!(!run.exists());
+}
