@@ -4,15 +4,13 @@
 # links it into the checkout under .deps/ (git-ignored) where .cargo/config.toml finds it.
 #
 #   torch==2.11.0  libtorch for tch 0.24.0 (about 4.6 GB with its CUDA libraries)
-#   cmake          builds the Arcade Learning Environment bundled in ale-sys
-#   ale-py         ships the Atari ROMs (ale_py/roms/*.bin)
+#   ale-py 0.12.1  its source distribution: the ALE C++ core (built once) and the Atari ROMs
 #   mujoco==3.17.0 libmujoco.so.3.17.0 for mujoco-rs (HumanoidBench tasks), own small venv
 #
 # Override the cache root with FIRE_RL_CACHE (default: ${XDG_CACHE_HOME:-~/.cache}/fire-rl).
 set -euo pipefail
 
 TORCH_VERSION=2.11.0
-ALE_PY_VERSION=0.11.2
 CMAKE_VERSION=3.31.6
 
 here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
@@ -27,21 +25,62 @@ if [ ! -f "$venv/.complete" ]; then
     rm -rf "$venv"
     "$python" -m venv "$venv"
     "$venv/bin/pip" install --quiet --disable-pip-version-check \
-        "torch==$TORCH_VERSION" "cmake==$CMAKE_VERSION" "ale-py==$ALE_PY_VERSION" numpy
+        "torch==$TORCH_VERSION" "cmake==$CMAKE_VERSION" numpy
     touch "$venv/.complete"
 fi
 
 torch_lib="$("$venv/bin/python" -c 'import torch, os; print(os.path.join(os.path.dirname(torch.__file__), "lib"))')"
-# Find ale_py without importing it (its __init__ wants gymnasium, which we do not need).
-roms="$("$venv/bin/python" -c 'import importlib.util as u, os; print(os.path.join(u.find_spec("ale_py").submodule_search_locations[0], "roms"))')"
 
 # Stable in-checkout names for .cargo/config.toml and the build scripts.
 mkdir -p "$here/.deps"
 ln -sfn "$venv" "$here/.deps/venv"
 ln -sfn "$(dirname "$torch_lib")" "$here/.deps/torch"
-ln -sfn "$roms" "$here/.deps/roms"
-ln -sfn "$roms" "$cache/roms"  # the default ROM directory of the binaries
-say "ready: torch $TORCH_VERSION, ROMs in $roms"
+say "ready: torch $TORCH_VERSION"
+
+# >>> ALE: the C++ core of ale-py, built from its PyPI source distribution (issue 13) >>>
+# envs/build.rs links the static library this installs under $cache/ale-$ALE_VERSION
+# (lib/libale.a, include/ale/); the ROMs are the sdist's (src/ale/python/roms/*.bin). The
+# sdist comes through pip (a small venv with cmake and scikit-build-core, which pip needs to
+# read the sdist's metadata); no SDL, no Python bindings, no downloads at configure time.
+ALE_VERSION=0.12.1
+ALE_SDIST_SHA256=c503d574c5983e1063b451201ccb779d935919c0f6bf116fb0f4f8aa4c86d249
+ale="$cache/ale-$ALE_VERSION"
+if [ ! -f "$ale/.complete" ]; then
+    say "building ALE $ALE_VERSION (ale-py's C++ core) into $ale (once; 2 to 11 minutes on 2 cores)"
+    rm -rf "$ale"
+    mkdir -p "$ale"
+    "$python" -m venv "$ale/tools"
+    "$ale/tools/bin/pip" install --quiet --disable-pip-version-check \
+        "cmake==$CMAKE_VERSION" scikit-build-core
+    "$ale/tools/bin/pip" download --quiet --disable-pip-version-check --no-cache-dir \
+        --no-deps --no-binary ale-py --no-build-isolation "ale-py==$ALE_VERSION" -d "$ale/sdist"
+    sdist="$ale/sdist/ale_py-$ALE_VERSION.tar.gz"
+    echo "$ALE_SDIST_SHA256  $sdist" | sha256sum --check --quiet
+    tar -xzf "$sdist" -C "$ale/sdist"
+    src="$ale/sdist/ale_py-$ALE_VERSION"
+    # RelWithDebInfo at -O3: ALE's CMakeLists forces LTO in Release, whose GCC LTO objects
+    # Rust's linker cannot read. vcpkg only if these are set: unset them.
+    ale_logged() {  # ale_logged LOG COMMAND...: quiet unless it fails
+        "${@:2}" >"$ale/$1.log" 2>&1 || { tail -n 30 "$ale/$1.log" >&2; say "ALE $1 failed (log: $ale/$1.log)"; exit 1; }
+    }
+    ale_logged configure env -u VCPKG_ROOT -u VCPKG_INSTALLATION_ROOT -u CMAKE_TOOLCHAIN_FILE \
+        "$ale/tools/bin/cmake" -S "$src" -B "$ale/build" -DCMAKE_BUILD_TYPE=RelWithDebInfo \
+        "-DCMAKE_CXX_FLAGS_RELWITHDEBINFO=-O3 -DNDEBUG" -DCMAKE_INSTALL_PREFIX="$ale" \
+        -DCMAKE_INSTALL_LIBDIR=lib -DBUILD_CPP_LIB=ON -DBUILD_PYTHON_LIB=OFF -DSDL_SUPPORT=OFF \
+        -DBUILD_VECTOR_LIB=OFF -DBUILD_VECTOR_XLA_LIB=OFF
+    ale_logged build "$ale/tools/bin/cmake" --build "$ale/build" -j "$(nproc)"
+    ale_logged install "$ale/tools/bin/cmake" --install "$ale/build"
+    mkdir -p "$ale/roms"
+    cp "$src"/src/ale/python/roms/*.bin "$ale/roms/"
+    rm -rf "$ale/build" "$src"
+    touch "$ale/.complete"
+fi
+mkdir -p "$here/.deps"
+ln -sfn "$ale" "$here/.deps/ale"
+ln -sfn "$ale/roms" "$here/.deps/roms"
+ln -sfn "$ale/roms" "$cache/roms"  # the default ROM directory of the binaries
+say "ready: ALE $ALE_VERSION in $ale"
+# <<< ALE <<<
 
 # --- MuJoCo (HumanoidBench H1 tasks) -------------------------------------------------------
 # mujoco-rs 7.0.0 loads exactly libmujoco.so.3.17.0, the library in PyPI's mujoco==3.17.0

@@ -1,5 +1,39 @@
-// ale-sys links ALE 0.6.0 as a static C++ library but not the C++ runtime it needs.
+//! Compiles the C shim over ALE's C++ interface (`src/atari/ale_shim.cpp`) and links the static
+//! ALE 0.12.1 library that `setup.sh` builds into the user cache (`ALE_DIR`, which
+//! `.cargo/config.toml` points at `.deps/ale`).
+use std::path::PathBuf;
+
 fn main() {
+    println!("cargo:rerun-if-env-changed=ALE_DIR");
+    println!("cargo:rerun-if-changed=src/atari/ale_shim.cpp");
+    let manifest = PathBuf::from(std::env::var_os("CARGO_MANIFEST_DIR").expect("cargo sets it"));
+    let dir = std::env::var_os("ALE_DIR")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| manifest.join("../.deps/ale"));
+    let lib = dir.join("lib/libale.a");
+    let header = dir.join("include/ale/ale_interface.hpp");
+    if !lib.is_file() || !header.is_file() {
+        panic!(
+            "ALE 0.12.1 is not built at {} (no lib/libale.a or include/ale/): run ./setup.sh",
+            dir.display()
+        );
+    }
+    println!("cargo:rerun-if-changed={}", lib.display());
+    cc::Build::new()
+        .cpp(true)
+        .std("c++17")
+        .file("src/atari/ale_shim.cpp")
+        .include(dir.join("include"))
+        .opt_level(2)
+        // ALE's headers have empty virtual methods with named parameters.
+        .flag_if_supported("-Wno-unused-parameter")
+        .compile("fire_ale_shim");
+    println!(
+        "cargo:rustc-link-search=native={}",
+        dir.join("lib").display()
+    );
+    println!("cargo:rustc-link-lib=static=ale");
+    println!("cargo:rustc-link-lib=dylib=z");
     println!("cargo:rustc-link-lib=dylib=stdc++");
     mujoco_rpath();
 }

@@ -10,7 +10,8 @@
 //! * [`EpisodeStats`] travels in [`Info`] on the step that ends an episode: the raw, unclipped
 //!   return and the length of the whole episode.
 //! * [`classic`]: CartPole-v1 and Pendulum-v1 with Gymnasium's exact dynamics, for fast tests.
-//! * [`atari`]: Atari 2600 games on ALE 0.6.0 with the standard DQN preprocessing.
+//! * [`atari`]: Atari 2600 games on ALE 0.12.1 (ale-py's C++ core) with the standard DQN
+//!   preprocessing.
 //! * [`mujoco`]: the HumanoidBench H1 tasks on MuJoCo 3.17.0.
 //! * [`vector`]: many environments stepped in parallel into one batch, synchronously
 //!   ([`vector::VecEnv`]) or asynchronously ([`vector::AsyncVecEnv`]).
@@ -55,7 +56,7 @@ pub enum Error {
         /// Why.
         reason: String,
     },
-    /// The game name is not an Atari game ALE 0.6.0 supports.
+    /// The game name is not an Atari game ALE supports.
     #[error("unknown game `{game}`; available: {}", list(available))]
     UnknownGame {
         /// What the user typed.
@@ -117,6 +118,9 @@ pub enum Error {
         /// Why it cannot be used.
         reason: String,
     },
+    /// The emulator reported an error (a C++ exception in ALE, caught).
+    #[error("ALE: {0}")]
+    Emulator(String),
 }
 
 fn list(items: &[String]) -> String {

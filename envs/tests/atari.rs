@@ -42,7 +42,7 @@ fn same_seed_same_trajectory_bit_for_bit() {
     };
     let a = run(11);
     assert_eq!(a, run(11));
-    // Seed 0 too, a second apart: ALE 0.6 seeds itself from the clock when given 0.
+    // Seed 0 too, a second apart: ALE seeds itself from the clock when not given a seed.
     let zero = run(0);
     std::thread::sleep(std::time::Duration::from_millis(1100));
     assert_eq!(zero, run(0), "seed 0 must not depend on the time of day");
@@ -249,6 +249,30 @@ fn bad_inputs_are_errors_not_exits() {
     std::fs::write(dir.join("pong.bin"), b"not a rom").unwrap();
     let err = AtariEnv::with_rom_dir("Pong", plain(), &dir).err().unwrap();
     assert!(matches!(err, Error::Rom { .. }), "{err}");
+
+    // The right name, the wrong contents: ALE 0.6 hung on this; the md5 says what it is.
+    let pong = std::fs::read(rom_dir().join("pong.bin")).unwrap();
+    std::fs::write(dir.join("breakout.bin"), &pong).unwrap();
+    let err = AtariEnv::with_rom_dir("Breakout", plain(), &dir)
+        .err()
+        .unwrap();
+    let text = err.to_string();
+    assert!(
+        matches!(err, Error::Rom { .. }) && text.contains("the ROM of Pong, not of Breakout"),
+        "{text}"
+    );
+    // A different dump (one byte changed) under the right name: not the supported ROM.
+    let mut changed = pong.clone();
+    changed[100] ^= 1;
+    std::fs::write(dir.join("pong.bin"), &changed).unwrap();
+    let text = AtariEnv::with_rom_dir("Pong", plain(), &dir)
+        .err()
+        .unwrap()
+        .to_string();
+    assert!(text.contains("is not the Pong ROM ALE supports"), "{text}");
+    // Only files that are their game's supported dump are listed.
+    std::fs::write(dir.join("pong.bin"), &pong).unwrap();
+    assert_eq!(available_games(&dir), ["Pong"]);
 
     let mut e = env("Breakout", plain());
     assert!(matches!(e.step(&0), Err(Error::NeedsReset)));

@@ -37,3 +37,15 @@ fn a_batch_outside_one_to_envs_is_one_clear_error() {
     ]);
     assert!(ok, "{stderr}");
 }
+
+#[test]
+fn zero_steps_is_one_clear_error() {
+    for extra in [&[][..], &["--raw"][..]] {
+        let mut args = vec!["--steps", "0"];
+        args.extend_from_slice(extra);
+        let (ok, stderr) = bench(&args);
+        assert!(!ok, "--steps 0 {extra:?} succeeded");
+        assert_eq!(stderr.trim().lines().count(), 1, "{stderr}");
+        assert!(stderr.contains("--steps must be at least 1"), "{stderr}");
+    }
+}

@@ -340,6 +340,8 @@ fn emulator_settings(config: &AtariConfig, seed: i32) -> EmulatorSettings {
     EmulatorSettings {
         repeat_action_probability: config.repeat_action_probability,
         seed,
+        mode: None,
+        difficulty: None,
     }
 }
 

@@ -1,95 +1,21 @@
 //! Game names as users type them, and the ROM files behind them.
 //!
-//! ROMs come from the PyPI `ale-py` wheel, which `setup.sh` installs and links to
-//! `~/.cache/fire-rl/roms` (the cache root follows `FIRE_RL_CACHE` and `XDG_CACHE_HOME`).
-//! `ALE_ROM_DIR` overrides the directory.
+//! ROMs come from the source distribution of PyPI's `ale-py` 0.12.1, which `setup.sh`
+//! unpacks and links to `~/.cache/fire-rl/roms` (the cache root follows `FIRE_RL_CACHE` and
+//! `XDG_CACHE_HOME`). `ALE_ROM_DIR` overrides the directory.
+//!
+//! ALE 0.12 recognises a ROM by its md5; so does this module: a game is available when
+//! `<rom name>.bin` in the directory is ALE's supported dump of that game, and any other file
+//! under a game's name (another game's ROM, a different dump, random bytes) is an
+//! [`Error::Rom`] that says what the file is.
 
 use std::path::{Path, PathBuf};
 
+use super::ale::{identify_rom, supported_md5};
 use crate::{Error, Result};
 
 /// The environment variable that overrides the ROM directory.
 pub const ROM_DIR_VAR: &str = "ALE_ROM_DIR";
-
-/// The games ALE 0.6.0 has settings for (its `rom()` names); other ROMs make it exit.
-const SUPPORTED: &[&str] = &[
-    "adventure",
-    "air_raid",
-    "alien",
-    "amidar",
-    "assault",
-    "asterix",
-    "asteroids",
-    "atlantis",
-    "bank_heist",
-    "battle_zone",
-    "beam_rider",
-    "berzerk",
-    "bowling",
-    "boxing",
-    "breakout",
-    "carnival",
-    "centipede",
-    "chopper_command",
-    "crazy_climber",
-    "defender",
-    "demon_attack",
-    "donkey_kong",
-    "double_dunk",
-    "elevator_action",
-    "enduro",
-    "fishing_derby",
-    "freeway",
-    "frogger",
-    "frostbite",
-    "galaxian",
-    "gopher",
-    "gravitar",
-    "hero",
-    "ice_hockey",
-    "jamesbond",
-    "journey_escape",
-    "kaboom",
-    "kangaroo",
-    "keystone_kapers",
-    "king_kong",
-    "koolaid",
-    "krull",
-    "kung_fu_master",
-    "laser_gates",
-    "lost_luggage",
-    "montezuma_revenge",
-    "mr_do",
-    "ms_pacman",
-    "name_this_game",
-    "phoenix",
-    "pitfall",
-    "pong",
-    "pooyan",
-    "private_eye",
-    "qbert",
-    "riverraid",
-    "road_runner",
-    "robotank",
-    "seaquest",
-    "sir_lancelot",
-    "skiing",
-    "solaris",
-    "space_invaders",
-    "star_gunner",
-    "tennis",
-    "tetris",
-    "time_pilot",
-    "trondead",
-    "turmoil",
-    "tutankham",
-    "up_n_down",
-    "venture",
-    "video_pinball",
-    "wizard_of_wor",
-    "yars_revenge",
-    "zaxxon",
-];
 
 /// Games whose ROM names do not follow from their CamelCase names.
 const ALIASES: &[(&str, &str)] = &[
@@ -156,18 +82,29 @@ pub fn display_name(rom: &str) -> String {
         .collect()
 }
 
-/// Games that have a ROM in `dir` and that ALE 0.6.0 supports, as display names, sorted.
+/// Games whose ROM in `dir` (`<rom name>.bin`) is ALE's supported dump of that game (by
+/// md5), as display names, sorted.
 pub fn available_games(dir: &Path) -> Vec<String> {
-    let mut games: Vec<String> = SUPPORTED
-        .iter()
-        .filter(|rom| dir.join(format!("{rom}.bin")).is_file())
-        .map(|rom| display_name(rom))
+    let Ok(entries) = std::fs::read_dir(dir) else {
+        return Vec::new();
+    };
+    let mut games: Vec<String> = entries
+        .filter_map(|entry| {
+            let path = entry.ok()?.path();
+            if path.extension()? != "bin" {
+                return None;
+            }
+            let stem = path.file_stem()?.to_str()?.to_owned();
+            let game = identify_rom(&path).ok()?.game?;
+            (game == stem).then(|| display_name(&game))
+        })
         .collect();
     games.sort();
     games
 }
 
-/// Finds and checks the ROM for `game` in `dir`: everything ALE would `exit(1)` on is an error.
+/// Finds and checks the ROM for `game` in `dir`: everything ALE would `exit(1)` on (and every
+/// file that is not ALE's supported dump of the game) is an error.
 pub fn locate_rom(game: &str, dir: &Path) -> Result<PathBuf> {
     let rom = rom_name(game);
     if !dir.is_dir() {
@@ -176,18 +113,17 @@ pub fn locate_rom(game: &str, dir: &Path) -> Result<PathBuf> {
             reason: format!("no such directory (run ./setup.sh, or set {ROM_DIR_VAR})"),
         });
     }
-    let available = available_games(dir);
-    if !SUPPORTED.contains(&rom.as_str()) {
+    let Some(expected_md5) = supported_md5(&rom) else {
         return Err(Error::UnknownGame {
             game: game.to_owned(),
-            available,
+            available: available_games(dir),
         });
-    }
+    };
     let path = dir.join(format!("{rom}.bin"));
     let meta = std::fs::metadata(&path).map_err(|_| Error::RomMissing {
         game: display_name(&rom),
         path: path.clone(),
-        available: available.clone(),
+        available: available_games(dir),
     })?;
     // 2600 cartridges are 2 KiB to 64 KiB (bank-switched); anything else is not a ROM.
     if !meta.is_file() || !(1024..=512 * 1024).contains(&meta.len()) {
@@ -196,11 +132,28 @@ pub fn locate_rom(game: &str, dir: &Path) -> Result<PathBuf> {
             reason: format!("not an Atari 2600 ROM ({} bytes)", meta.len()),
         });
     }
-    std::fs::File::open(&path).map_err(|e| Error::Rom {
-        path: path.clone(),
-        reason: e.to_string(),
-    })?;
-    Ok(path)
+    let id = identify_rom(&path)?;
+    match id.game {
+        Some(found) if found == rom => Ok(path),
+        Some(other) => Err(Error::Rom {
+            path,
+            reason: format!(
+                "this is the ROM of {}, not of {} (md5 {})",
+                display_name(&other),
+                display_name(&rom),
+                id.md5
+            ),
+        }),
+        None => Err(Error::Rom {
+            path,
+            reason: format!(
+                "md5 {} is not the {} ROM ALE supports (md5 {expected_md5}); use the ROMs \
+                 that ./setup.sh installs",
+                id.md5,
+                display_name(&rom)
+            ),
+        }),
+    }
 }
 
 #[cfg(test)]

@@ -32,7 +32,7 @@ struct Args {
 
 #[derive(Subcommand, Debug)]
 enum Command {
-    /// List the games with an installed ROM that ALE 0.6.0 supports.
+    /// List the games whose installed ROM is the one ALE 0.12.1 supports (by md5).
     List,
     /// Agent steps per second with random actions.
     Bench(BenchArgs),
@@ -105,6 +105,7 @@ type StepFn = dyn FnMut(&[f32]) -> envs::Result<()>;
 fn bench(args: BenchArgs) -> Result<()> {
     anyhow::ensure!(args.envs >= 1, "--envs must be at least 1");
     anyhow::ensure!(args.threads >= 1, "--threads must be at least 1");
+    anyhow::ensure!(args.steps >= 1, "--steps must be at least 1");
     let batch = args.batch.unwrap_or(args.envs);
     anyhow::ensure!(
         (1..=args.envs).contains(&batch),
