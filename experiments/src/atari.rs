@@ -14,7 +14,7 @@ use crate::cli::Experiment;
 use crate::dqn_keys::DqnKeys;
 
 /// Which preprocessing protocol.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(rename_all = "kebab-case")]
 pub enum Protocol {
     /// The FIRE paper's (NoFrameskip-v4 style with sticky actions 0.25).
@@ -24,7 +24,7 @@ pub enum Protocol {
 }
 
 /// The environment's keys.
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields, default)]
 pub struct AtariKeys {
     /// Game, as `atari-env list` prints it.
@@ -99,7 +99,7 @@ impl Experiment for AtariRunConfig {
         ))
     }
 
-    fn train(&self, run: &RunDir, resume: bool) -> Result<Outcome> {
+    fn train(&self, run: &RunDir, resume: bool, config_text: String) -> Result<Outcome> {
         let device = self.run.device.resolve()?;
         let seeds = Seeds::new(self.run.seed);
         tch::manual_seed(seeds.network_init());
@@ -139,6 +139,7 @@ impl Experiment for AtariRunConfig {
             make_env: Box::new(make_env),
             frames_per_step,
             eval_extras: None,
+            config_text,
         };
         runtime::train(&self.run, setup, run, resume, true)
     }

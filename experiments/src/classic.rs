@@ -18,7 +18,7 @@ use crate::dqn_keys::DqnKeys;
 pub const TASKS: &[&str] = &["CartPole-v1"];
 
 /// The environment's keys.
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields, default)]
 pub struct ClassicKeys {
     /// The task: CartPole-v1.
@@ -123,7 +123,7 @@ impl Experiment for ClassicRunConfig {
         ))
     }
 
-    fn train(&self, run: &RunDir, resume: bool) -> Result<Outcome> {
+    fn train(&self, run: &RunDir, resume: bool, config_text: String) -> Result<Outcome> {
         let device = self.run.device.resolve()?;
         let seeds = Seeds::new(self.run.seed);
         tch::manual_seed(seeds.network_init());
@@ -139,6 +139,7 @@ impl Experiment for ClassicRunConfig {
             make_env: Box::new(|_, _, _| Ok(CartPole::new())),
             frames_per_step: 1,
             eval_extras: None,
+            config_text,
         };
         runtime::train(&self.run, setup, run, resume, true)
     }

@@ -144,8 +144,8 @@ pub trait Experiment: Sections {
     fn run_name(&self) -> String;
     /// One line saying what will run.
     fn describe(&self) -> Result<String>;
-    /// Trains into `run`.
-    fn train(&self, run: &RunDir, resume: bool) -> Result<Outcome>;
+    /// Trains into `run`; `config_text` is the resolved configuration the run directory keeps.
+    fn train(&self, run: &RunDir, resume: bool, config_text: String) -> Result<Outcome>;
 }
 
 /// Resolves the configuration, then runs the binary: exit 0 when finished, 130 when stopped
@@ -153,8 +153,8 @@ pub trait Experiment: Sections {
 pub fn main_for<X: Experiment>(args: &CommonArgs, extra: &[(&str, Option<String>)]) -> ExitCode {
     match run::<X>(args, extra) {
         Ok(Outcome::Finished) => ExitCode::SUCCESS,
-        // As a shell reports a process ended by SIGINT.
-        Ok(Outcome::Stopped(_)) => ExitCode::from(130),
+        // As a shell reports a process ended by the signal: 130 for SIGINT, 143 for SIGTERM.
+        Ok(Outcome::Stopped { signal, .. }) => ExitCode::from(128 + signal as u8),
         Err(err) => fire::cli::report_error(X::NAME, &err),
     }
 }
@@ -182,7 +182,19 @@ fn run<X: Experiment>(args: &CommonArgs, extra: &[(&str, Option<String>)]) -> Re
         return Ok(Outcome::Finished);
     }
     let (run_dir, resume) = match &args.resume {
-        Some(dir) => (RunDir::reopen(dir)?, true),
+        Some(dir) => {
+            let run = RunDir::reopen(dir)?;
+            if run.has_checkpoint() {
+                (run, true)
+            } else {
+                eprintln!(
+                    "{name}: {} has no checkpoint (the run stopped before its first): starting it over",
+                    dir.display()
+                );
+                run.clear_logs()?;
+                (run, false)
+            }
+        }
         None => {
             let path = args
                 .run_dir
@@ -191,17 +203,16 @@ fn run<X: Experiment>(args: &CommonArgs, extra: &[(&str, Option<String>)]) -> Re
             (RunDir::create(&path)?, false)
         }
     };
-    run_dir.write_config(&text)?;
     eprintln!(
         "{name}: {}; logging to {}",
         cfg.describe()?,
         run_dir.path().display()
     );
-    let outcome = cfg.train(&run_dir, resume)?;
+    let outcome = cfg.train(&run_dir, resume, text)?;
     let dir = run_dir.path().display();
     match outcome {
         Outcome::Finished => eprintln!("{name}: done; tensorboard --logdir {dir}"),
-        Outcome::Stopped(step) => {
+        Outcome::Stopped { step, .. } => {
             eprintln!(
                 "{name}: stopped at step {step} with a checkpoint; continue with --resume {dir}"
             )
@@ -210,16 +221,20 @@ fn run<X: Experiment>(args: &CommonArgs, extra: &[(&str, Option<String>)]) -> Re
     Ok(outcome)
 }
 
-/// Every key with its default value, one per line (from the config types themselves).
+/// Every key with its default value and its documentation, as a commented TOML file (from
+/// the config types and their doc comments, so it cannot drift from the code).
 pub fn describe_keys<X: Experiment>() -> Result<String> {
     let defaults = X::default().to_table()?;
-    let mut out = String::new();
-    for key in X::keys() {
-        let value = defaults
-            .get(key)
-            .map(|v| v.to_string())
-            .unwrap_or_else(|| "(unset)".into());
-        out.push_str(&format!("{key} = {value}\n"));
+    let mut out = format!(
+        "# {} configuration keys: use them in --config FILE.toml or as --set KEY=VALUE.\n\n",
+        X::NAME
+    );
+    for (key, doc) in X::key_docs() {
+        out.push_str(&format!("# {doc}\n"));
+        match defaults.get(&key) {
+            Some(value) => out.push_str(&format!("{key} = {value}\n\n")),
+            None => out.push_str(&format!("# {key} = (unset)\n\n")),
+        }
     }
     Ok(out)
 }

@@ -5,7 +5,7 @@ use runtime::config::{steps, LoopConfig};
 use serde::{Deserialize, Serialize};
 
 /// DQN's keys. Defaults are the FIRE paper's DQN (FIRE.md section 3).
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields, default)]
 pub struct DqnKeys {
     /// Adam learning rate.
@@ -13,11 +13,13 @@ pub struct DqnKeys {
     /// Adam epsilon.
     pub adam_eps: f64,
     /// TD loss: huber or mse.
+    #[schemars(with = "String")]
     pub loss: Loss,
     /// Double DQN.
     pub double_dqn: bool,
     /// Steps between target network updates.
     #[serde(deserialize_with = "steps::one")]
+    #[schemars(with = "u64")]
     pub target_update_every: u64,
     /// 1 copies the online network at each target update; less blends (soft updates).
     pub target_tau: f64,

@@ -245,7 +245,7 @@ fn bad_input_fails_before_any_work() {
     );
     assert_clean_failure(
         &["--resume", tmp.path().to_str().unwrap()],
-        "no checkpoint",
+        "not a run directory",
         None,
     );
 }

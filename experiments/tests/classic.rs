@@ -53,7 +53,10 @@ fn dqn_solves_cartpole_through_the_classic_binary() {
     assert_eq!(evals.len(), 12, "an evaluation every 5k steps");
     let best = evals.iter().cloned().fold(f64::MIN, f64::max);
     assert!(best >= 195.0, "never solved: evaluations {evals:?}");
-    assert!(*evals.last().unwrap() >= 195.0, "not solved at the end: {evals:?}");
+    assert!(
+        *evals.last().unwrap() >= 195.0,
+        "not solved at the end: {evals:?}"
+    );
     let state: serde_json::Value =
         serde_json::from_slice(&std::fs::read(run.join("checkpoint/state.json")).unwrap()).unwrap();
     assert_eq!(state["state"]["step"], 60_000);
@@ -98,7 +101,9 @@ fn one_seed_gives_the_same_run_and_evaluation_changes_nothing() {
     );
     let rows = training_rows(&a, true);
     assert!(rows.iter().any(|l| l.contains(",losses/td_loss,")));
-    assert!(rows.iter().any(|l| l.starts_with("3000,") && l.contains(",interventions/count,")));
+    assert!(rows
+        .iter()
+        .any(|l| l.starts_with("3000,") && l.contains(",interventions/count,")));
     assert!(rows.iter().any(|l| l.contains(",eval/episodic_return,")));
     // Without evaluation, training is the same row for row.
     let c = go("c", "7", "0");
@@ -115,7 +120,16 @@ fn a_panicking_actor_stops_the_run_with_a_checkpoint_that_resumes() {
     let run = tmp.path().join("panic");
     let r = run.to_str().unwrap();
     let out = classic_with_env(
-        &["--steps", "4000", "--actors", "1", "--eval-every", "0", "--run-dir", r],
+        &[
+            "--steps",
+            "4000",
+            "--actors",
+            "1",
+            "--eval-every",
+            "0",
+            "--run-dir",
+            r,
+        ],
         &[("FIRE_RL_FAULT", "actor-panic@2500")],
     );
     assert!(!out.status.success());
@@ -162,7 +176,11 @@ fn actor_threads_hold_the_replay_ratio() {
     let step = state["state"]["step"].as_u64().unwrap();
     let updates = state["state"]["updates"].as_u64().unwrap();
     assert!(step >= 3000);
-    assert_eq!(updates, (step - 1000) / 2, "one update per 2 steps after the warm-up");
+    assert_eq!(
+        updates,
+        (step - 1000) / 2,
+        "one update per 2 steps after the warm-up"
+    );
 }
 
 #[test]
@@ -187,10 +205,24 @@ fn bad_keys_and_values_fail_before_any_work() {
         assert!(err.contains(needle), "{args:?}: {err}");
         assert!(!run.exists(), "{args:?} left a run directory");
     }
+    // --help-keys documents every key from the config types' doc comments.
+    let out = classic(&["--help-keys"]);
+    let text = String::from_utf8(out.stdout).unwrap();
+    assert!(
+        text.contains("# Gradient updates per agent step") && text.contains("replay_ratio = 1.0"),
+        "{text}"
+    );
+    assert!(
+        text.contains("# The task: CartPole-v1.\nenv = \"CartPole-v1\""),
+        "{text}"
+    );
     // --dry-run prints the resolved keys and creates nothing.
     let out = classic(&["--dry-run", "--set", "steps=2.5k", "--run-dir", r]);
     assert!(out.status.success(), "{}", stderr(&out));
     let text = String::from_utf8(out.stdout).unwrap();
-    assert!(text.contains("steps = 2500") && text.contains("env = \"CartPole-v1\""), "{text}");
+    assert!(
+        text.contains("steps = 2500") && text.contains("env = \"CartPole-v1\""),
+        "{text}"
+    );
     assert!(!run.exists());
 }

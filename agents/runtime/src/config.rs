@@ -19,13 +19,14 @@ use serde::{Deserialize, Serialize};
 
 /// What the training loop needs to know, shared by every binary. Steps are agent steps summed
 /// over environments (one Atari step is 4 emulator frames) and accept `250k`, `1M`, `2.5M`.
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields, default)]
 pub struct LoopConfig {
     /// Seed of everything random in the run (see `runtime::seeds` for the named streams).
     pub seed: u64,
     /// Total agent steps.
     #[serde(deserialize_with = "steps::one")]
+    #[schemars(with = "u64")]
     pub steps: u64,
     /// Parallel training environments.
     pub envs: usize,
@@ -39,9 +40,11 @@ pub struct LoopConfig {
     pub max_lead_updates: u64,
     /// Replay capacity in transitions.
     #[serde(deserialize_with = "steps::usize")]
+    #[schemars(with = "u64")]
     pub buffer_size: usize,
     /// Steps of random-policy warm-up before learning.
     #[serde(deserialize_with = "steps::one")]
+    #[schemars(with = "u64")]
     pub learning_starts: u64,
     /// Gradient updates per agent step after the warm-up (0.25: one update per 4 steps).
     pub replay_ratio: f64,
@@ -53,9 +56,11 @@ pub struct LoopConfig {
     pub gamma: f64,
     /// Steps between evaluations (0 = never).
     #[serde(deserialize_with = "steps::one")]
+    #[schemars(with = "u64")]
     pub eval_every: u64,
     /// Agent steps per evaluation, summed over its environments (0 = no limit).
     #[serde(deserialize_with = "steps::one")]
+    #[schemars(with = "u64")]
     pub eval_steps: u64,
     /// Episodes per evaluation (0 = no limit; with `eval_steps` the first limit reached ends it).
     pub eval_episodes: u64,
@@ -63,27 +68,35 @@ pub struct LoopConfig {
     pub eval_envs: usize,
     /// Steps between logged losses and SPS.
     #[serde(deserialize_with = "steps::one")]
+    #[schemars(with = "u64")]
     pub log_every: u64,
     /// Steps between plasticity diagnostics on the probe batch.
     #[serde(deserialize_with = "steps::one")]
+    #[schemars(with = "u64")]
     pub plasticity_every: u64,
     /// Steps between checkpoints (0 = only at the end and on Ctrl-C/SIGTERM).
     #[serde(deserialize_with = "steps::one")]
+    #[schemars(with = "u64")]
     pub checkpoint_every: u64,
     /// Save the replay buffer with checkpoints (large for Atari: about 7 KB per transition).
     pub checkpoint_replay: bool,
-    /// The intervention the schedule triggers.
+    /// The intervention the schedule triggers: none, fire, fire-exact, fire-tol, full-reset,
+    /// shrink-perturb, redo, plasticity-injection.
+    #[schemars(with = "String")]
     pub intervention: Method,
     /// Intervene at these steps.
     #[serde(deserialize_with = "steps::list")]
+    #[schemars(with = "Vec<u64>")]
     pub fire_at: Vec<u64>,
     /// Intervene every this many steps.
     #[serde(deserialize_with = "steps::optional")]
+    #[schemars(with = "Option<u64>")]
     pub fire_every: Option<u64>,
     /// Intervene when a plasticity metric crosses a threshold, e.g. `dormant_ratio>0.2`.
     pub fire_when: Option<String>,
     /// Minimum steps between two metric-triggered interventions.
     #[serde(deserialize_with = "steps::one")]
+    #[schemars(with = "u64")]
     pub fire_cooldown: u64,
     /// Newton–Schulz iterations of `fire` (the paper: 10; `fire-exact` is the SVD factor).
     pub fire_iterations: usize,
@@ -93,7 +106,8 @@ pub struct LoopConfig {
     pub shrink: f64,
     /// ReDo's dormancy threshold.
     pub redo_tau: f64,
-    /// Where the networks run.
+    /// Where the networks run: auto, cpu, cuda.
+    #[schemars(with = "String")]
     pub device: DeviceChoice,
     /// libtorch's CPU threads (0 = its default, one per core). Small networks run fastest,
     /// and repeat exactly, on 1.
@@ -183,8 +197,19 @@ impl LoopConfig {
             self.log_every >= 1 && self.plasticity_every >= 1,
             "log_every and plasticity_every must be positive"
         );
-        if let Some(0) = self.fire_every {
-            bail!("fire_every must be positive");
+        if let Some(every) = self.fire_every {
+            ensure!(
+                (1..=self.steps).contains(&every),
+                "fire_every {every} must be in 1..=steps ({}): it would never fire",
+                self.steps
+            );
+        }
+        for &at in &self.fire_at {
+            ensure!(
+                (1..=self.steps).contains(&at),
+                "fire_at {at} must be in 1..=steps ({}): it would never fire",
+                self.steps
+            );
         }
         self.schedules(metrics)?;
         if self.intervention == Method::PlasticityInjection {
@@ -268,8 +293,12 @@ pub mod steps {
     fn count<E: Error>(c: Count) -> Result<u64, E> {
         match c {
             Count::Number(n) => Ok(n),
-            Count::Negative(n) => Err(E::custom(format!("{n} is negative: a step count is a whole number of at least 0"))),
-            Count::Fraction(x) => Err(E::custom(format!("{x} is not a whole number of steps (2.5M is written as text: \"2.5M\")"))),
+            Count::Negative(n) => Err(E::custom(format!(
+                "{n} is negative: a step count is a whole number of at least 0"
+            ))),
+            Count::Fraction(x) => Err(E::custom(format!(
+                "{x} is not a whole number of steps (2.5M is written as text: \"2.5M\")"
+            ))),
             Count::Text(t) => fire::parse_steps(&t).map_err(|e| E::custom(e.to_string())),
         }
     }
@@ -300,11 +329,11 @@ pub mod steps {
         }
         match Many::deserialize(d)? {
             Many::List(items) => items.into_iter().map(count).collect(),
-            Many::One(Count::Number(n)) => Ok(vec![n]),
             Many::One(Count::Text(t)) => t
                 .split(',')
                 .map(|s| count(Count::Text(s.trim().to_owned())))
                 .collect(),
+            Many::One(one) => Ok(vec![count(one)?]),
         }
     }
 }
@@ -349,6 +378,8 @@ pub trait Sections: Sized + Default {
     fn from_table(table: toml::Table) -> Result<Self>;
     /// The flat table of every key (what `config.toml` holds).
     fn to_table(&self) -> Result<toml::Table>;
+    /// Every key with the first paragraph of its doc comment, from the section types.
+    fn key_docs() -> Vec<(String, String)>;
 }
 
 /// Implements [`Sections`] for a struct whose fields are sections.
@@ -373,8 +404,34 @@ macro_rules! sections {
                 $(table.extend($crate::config::table_of(&self.$field)?);)+
                 Ok(table)
             }
+            fn key_docs() -> Vec<(String, String)> {
+                let mut docs = Vec::new();
+                $(docs.extend($crate::config::docs_of::<$section>());)+
+                docs
+            }
         }
     };
+}
+
+/// A section's keys with their doc comments (as the JSON schema derived from the type holds
+/// them), in declaration order.
+pub fn docs_of<S: DeserializeOwned + schemars::JsonSchema>() -> Vec<(String, String)> {
+    let schema = schemars::schema_for!(S);
+    let properties = schema.as_value().get("properties");
+    field_names::<S>()
+        .iter()
+        .map(|&key| {
+            let doc = properties
+                .and_then(|p| p.get(key))
+                .and_then(|p| p.get("description"))
+                .and_then(|d| d.as_str())
+                .unwrap_or("")
+                .split_whitespace()
+                .collect::<Vec<_>>()
+                .join(" ");
+            (key.to_owned(), doc)
+        })
+        .collect()
 }
 
 /// An error for the first key not in `keys`, suggesting the closest.
@@ -487,10 +544,12 @@ mod tests {
         extra: Extra,
     }
 
-    #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+    #[derive(Clone, Debug, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
     #[serde(deny_unknown_fields, default)]
     struct Extra {
+        /// The game.
         game: String,
+        /// A rate.
         rate: f64,
     }
 
@@ -513,6 +572,15 @@ mod tests {
         let names = field_names::<Extra>();
         assert_eq!(names, ["game", "rate"]);
         assert!(Both::keys().contains(&"fire_every") && Both::keys().contains(&"game"));
+        let docs = Both::key_docs();
+        assert_eq!(docs.len(), Both::keys().len());
+        let doc = |k: &str| docs.iter().find(|(key, _)| key == k).unwrap().1.clone();
+        assert_eq!(doc("rate"), "A rate.");
+        assert!(
+            doc("steps").starts_with("Total agent steps"),
+            "{}",
+            doc("steps")
+        );
     }
 
     #[test]

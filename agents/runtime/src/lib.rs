@@ -4,7 +4,8 @@
 //!
 //! * [`RunDir`]: a run's directory: created (or reopened to resume), the resolved config
 //!   written into it, and the paths of everything else in it.
-//! * [`MetricsLogger`]: one TensorBoard event writer per run directory (tags follow CleanRL:
+//! * [`MetricsLogger`]: a TensorBoard event file (our own writer: every I/O error is a
+//!   `Result`, and a resume marks its step so TensorBoard drops what came after the checkpoint) (tags follow CleanRL:
 //!   `charts/episodic_return`, `losses/td_loss`, ...; plus `plasticity/*`), the same scalars in
 //!   `metrics.csv`, and intervention events in `interventions.jsonl`.
 //! * [`checkpoint`]: atomic checkpoints: tensors in safetensors, counters and generator states
@@ -27,6 +28,7 @@ mod progress;
 mod run_dir;
 pub mod seeds;
 mod signal;
+mod tfevents;
 pub mod train;
 
 pub use logger::MetricsLogger;

@@ -5,14 +5,14 @@ use std::io::{BufWriter, Write};
 use std::path::{Path, PathBuf};
 
 use serde::Serialize;
-use tensorboard_rs::summary_writer::SummaryWriter;
 
+use crate::tfevents::EventWriter;
 use crate::{io, Result};
 
 /// One TensorBoard writer per run directory plus `metrics.csv` (`step,frames,tag,value`) and
 /// `interventions.jsonl`. Appends when a run resumes.
 pub struct MetricsLogger {
-    tensorboard: SummaryWriter,
+    tensorboard: EventWriter,
     csv: BufWriter<File>,
     events: BufWriter<File>,
     csv_path: PathBuf,
@@ -21,13 +21,31 @@ pub struct MetricsLogger {
 }
 
 impl MetricsLogger {
-    /// Opens the writers in `dir` (which must exist and be writable: tensorboard-rs panics on
-    /// I/O errors, so [`crate::RunDir`] checks first). `frames_per_step` converts steps to
+    /// Opens the writers in `dir` (which must exist). `frames_per_step` converts steps to
     /// emulator frames in the CSV (4 for Atari with frame skip 4).
     pub fn open(dir: &Path, frames_per_step: u64) -> Result<Self> {
+        Self::open_at(dir, frames_per_step, None)
+    }
+
+    /// Opens the writers to continue a run from a checkpoint at `resume_step`: rows and
+    /// events after that step (logged after the checkpoint by a process that was killed) and
+    /// a torn last line are dropped first, so the resumed run's log reads as one run.
+    pub fn open_at(dir: &Path, frames_per_step: u64, resume_step: Option<u64>) -> Result<Self> {
         let csv_path = dir.join("metrics.csv");
         let events_path = dir.join("interventions.jsonl");
-        let new_csv = !csv_path.exists();
+        if let Some(step) = resume_step {
+            keep_lines_up_to(&csv_path, step, |line| {
+                line.split(',').next().and_then(|s| s.parse().ok())
+            })?;
+            keep_lines_up_to(&events_path, step, |line| {
+                serde_json::from_str::<serde_json::Value>(line)
+                    .ok()?
+                    .get("step")?
+                    .as_u64()
+            })?;
+        }
+        let new_csv =
+            !csv_path.exists() || std::fs::metadata(&csv_path).map_err(io(&csv_path))?.len() == 0;
         let open = |p: &Path| {
             OpenOptions::new()
                 .create(true)
@@ -40,8 +58,12 @@ impl MetricsLogger {
             writeln!(csv, "step,frames,tag,value").map_err(io(&csv_path))?;
         }
         let events = BufWriter::new(open(&events_path)?);
+        let mut tensorboard = EventWriter::create(dir)?;
+        if let Some(step) = resume_step {
+            tensorboard.resumed_at(step)?;
+        }
         Ok(Self {
-            tensorboard: SummaryWriter::new(dir),
+            tensorboard,
             csv,
             events,
             csv_path,
@@ -52,8 +74,7 @@ impl MetricsLogger {
 
     /// Logs one scalar at `step` (agent steps summed over environments).
     pub fn scalar(&mut self, tag: &str, value: f64, step: u64) -> Result<()> {
-        self.tensorboard
-            .add_scalar(tag, value as f32, step as usize);
+        self.tensorboard.scalar(tag, value as f32, step)?;
         writeln!(
             self.csv,
             "{step},{},{tag},{value}",
@@ -73,10 +94,34 @@ impl MetricsLogger {
 
     /// Flushes every writer to disk.
     pub fn flush(&mut self) -> Result<()> {
-        self.tensorboard.flush();
+        self.tensorboard.flush()?;
         self.csv.flush().map_err(io(&self.csv_path))?;
         self.events.flush().map_err(io(&self.events_path))
     }
+}
+
+/// Rewrites `path` (if it exists) keeping the lines whose step (read by `step_of`) is at most
+/// `last`, lines without a step (the header), and nothing after a line with no newline.
+fn keep_lines_up_to(path: &Path, last: u64, step_of: impl Fn(&str) -> Option<u64>) -> Result<()> {
+    let text = match std::fs::read_to_string(path) {
+        Ok(t) => t,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(()),
+        Err(e) => return Err(io(path)(e)),
+    };
+    let mut kept = String::with_capacity(text.len());
+    for line in text.split_inclusive('\n') {
+        if !line.ends_with('\n') {
+            break; // torn by a crash mid-write
+        }
+        match step_of(line.trim_end()) {
+            Some(step) if step > last => {}
+            _ => kept.push_str(line),
+        }
+    }
+    if kept.len() != text.len() {
+        fire::tensor_file::write_atomic(path, kept.as_bytes())?;
+    }
+    Ok(())
 }
 
 impl Drop for MetricsLogger {

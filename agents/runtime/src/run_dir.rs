@@ -38,22 +38,43 @@ impl RunDir {
         })
     }
 
-    /// Reopens an existing run directory to resume it; it must hold a checkpoint.
+    /// Reopens an existing run directory to resume it; it must hold the `config.toml` of a
+    /// run (a checkpoint too, unless the run stopped before its first:
+    /// [`has_checkpoint`](Self::has_checkpoint)).
     pub fn reopen(path: &Path) -> Result<Self> {
         let dir = Self {
             path: path.to_owned(),
         };
-        if !dir
-            .checkpoint_dir()
-            .join(crate::checkpoint::STATE_FILE)
-            .is_file()
-        {
+        if !dir.config_file().is_file() {
             return Err(Error::RunDir {
                 path: path.to_owned(),
-                reason: "holds no checkpoint to resume from".into(),
+                reason: "is not a run directory (no config.toml)".into(),
             });
         }
         Ok(dir)
+    }
+
+    /// Whether a checkpoint was written.
+    pub fn has_checkpoint(&self) -> bool {
+        self.checkpoint_dir()
+            .join(crate::checkpoint::STATE_FILE)
+            .is_file()
+    }
+
+    /// Removes the logs of a run that stopped before its first checkpoint, so it can start
+    /// over in the same directory.
+    pub fn clear_logs(&self) -> Result<()> {
+        for entry in std::fs::read_dir(&self.path).map_err(io(&self.path))? {
+            let path = entry.map_err(io(&self.path))?.path();
+            let name = path.file_name().unwrap_or_default().to_string_lossy();
+            if name == "metrics.csv"
+                || name == "interventions.jsonl"
+                || name.starts_with("events.out.tfevents.")
+            {
+                std::fs::remove_file(&path).map_err(io(&path))?;
+            }
+        }
+        Ok(())
     }
 
     /// The directory.

@@ -65,6 +65,9 @@ pub struct Setup<A: Agent, E, R> {
     pub frames_per_step: u64,
     /// Extra scalars from an evaluation's mean return (e.g. a success rate).
     pub eval_extras: Option<Box<dyn Fn(f64) -> Vec<(&'static str, f64)>>>,
+    /// The resolved configuration (TOML), written to the run directory once the run can start
+    /// (after the checkpoint loaded, on a resume), so a failed resume changes nothing.
+    pub config_text: String,
 }
 
 /// How a training run ended.
@@ -72,8 +75,13 @@ pub struct Setup<A: Agent, E, R> {
 pub enum Outcome {
     /// All steps done.
     Finished,
-    /// Ctrl-C or SIGTERM: checkpointed at this step.
-    Stopped(u64),
+    /// Ctrl-C or SIGTERM: checkpointed at `step`.
+    Stopped {
+        /// The step of the checkpoint.
+        step: u64,
+        /// The signal (2 SIGINT, 15 SIGTERM).
+        signal: i32,
+    },
 }
 
 /// Counters and generator states a checkpoint restores.
@@ -196,57 +204,64 @@ where
     let action_dim = envs[0].action_space().dim();
     let evaluator = move |agent: &mut A, step: u64| evaluate(agent, &*make_env, cfg, seeds, step);
     let metrics = setup.agent.plasticity_metrics();
-    let scheduler = Scheduler::new(cfg.schedules(metrics)?);
-    let mut learner = Learner {
-        cfg,
-        run,
-        agent: setup.agent,
-        replay: setup.replay,
-        state: LoopState {
-            step: 0,
-            updates: 0,
-            episodes: 0,
-            scheduler: scheduler.state(),
-            rng: Vec::new(),
-            warmup_until: cfg.learning_starts,
-            updates_before_warmup: 0,
-        },
-        scheduler,
-        seeds,
-        rng: seeds.exploration(),
-        log: MetricsLogger::open(run.path(), setup.frames_per_step)?,
-        progress: Progress::new(if progress_to_terminal { cfg.steps } else { 0 }, 0),
-        probe: None,
-        last_return: None,
-        sps: (Instant::now(), 0),
-        frames_per_step: setup.frames_per_step,
-        action_dim,
-        replay_path: run.checkpoint_dir().join("replay.bin"),
-        eval_extras: setup.eval_extras,
-        evaluator: Box::new(evaluator),
+    let mut agent = setup.agent;
+    let mut replay = setup.replay;
+    let replay_path = run.checkpoint_dir().join("replay.bin");
+    let mut scheduler = Scheduler::new(cfg.schedules(metrics)?);
+    let mut rng = seeds.exploration();
+    let mut state = LoopState {
+        step: 0,
+        updates: 0,
+        episodes: 0,
+        scheduler: scheduler.state(),
+        rng: Vec::new(),
+        warmup_until: cfg.learning_starts,
+        updates_before_warmup: 0,
     };
+    // Everything that can fail on a resume happens before the run directory changes.
     if resume {
         let (tensors, saved): (Vec<(String, Tensor)>, LoopState) =
             checkpoint::load(&run.checkpoint_dir())?;
-        learner.agent.load_state(&tensors)?;
-        learner.scheduler =
-            Scheduler::new(cfg.schedules(metrics)?).with_state(saved.scheduler.clone());
-        learner.rng = replay::generator_from(&saved.rng)
+        agent.load_state(&tensors)?;
+        scheduler = scheduler.with_state(saved.scheduler.clone());
+        rng = replay::generator_from(&saved.rng)
             .context("checkpoint: exploration generator state")?;
-        learner.state = saved;
-        if cfg.checkpoint_replay && learner.replay_path.is_file() {
-            learner.replay = R::load(&learner.replay_path)?;
+        state = saved;
+        if cfg.checkpoint_replay && replay_path.is_file() {
+            replay = R::load(&replay_path)?;
         } else {
             // Without a saved replay, refill it before learning again.
-            learner.state.warmup_until = learner.state.step + cfg.learning_starts;
-            learner.state.updates_before_warmup = learner.state.updates;
+            state.warmup_until = state.step + cfg.learning_starts;
+            state.updates_before_warmup = state.updates;
         }
-        learner.progress = Progress::new(
-            if progress_to_terminal { cfg.steps } else { 0 },
-            learner.state.step,
-        );
-        learner.sps = (Instant::now(), learner.state.step);
     }
+    run.write_config(&setup.config_text)?;
+    let log = MetricsLogger::open_at(
+        run.path(),
+        setup.frames_per_step,
+        resume.then_some(state.step),
+    )?;
+    let total = if progress_to_terminal { cfg.steps } else { 0 };
+    let mut learner = Learner {
+        cfg,
+        run,
+        agent,
+        replay,
+        progress: Progress::new(total, state.step),
+        sps: (Instant::now(), state.step),
+        state,
+        scheduler,
+        seeds,
+        rng,
+        log,
+        probe: None,
+        last_return: None,
+        frames_per_step: setup.frames_per_step,
+        action_dim,
+        replay_path,
+        eval_extras: setup.eval_extras,
+        evaluator: Box::new(evaluator),
+    };
     let stop = StopSignal::install();
     let result = if cfg.actors == 0 {
         run_synchronous(&mut learner, envs, &stop)
@@ -268,7 +283,10 @@ where
     Ok(if learner.state.step >= cfg.steps {
         Outcome::Finished
     } else {
-        Outcome::Stopped(learner.state.step)
+        Outcome::Stopped {
+            step: learner.state.step,
+            signal: stop.signal().unwrap_or(2),
+        }
     })
 }
 
@@ -787,8 +805,17 @@ impl<A: Agent, R: Replay<Elem = A::Elem>> Learner<'_, A, R> {
         self.agent.check_finite()?;
         self.state.scheduler = self.scheduler.state();
         self.state.rng = replay::generator_state(&self.rng);
+        if !self.run.path().is_dir() {
+            bail!(
+                "run directory {} disappeared: stopping without a checkpoint",
+                self.run.path().display()
+            );
+        }
         std::fs::create_dir_all(self.run.checkpoint_dir())
             .with_context(|| format!("creating {}", self.run.checkpoint_dir().display()))?;
+        // Logs first: a resume keeps exactly the rows up to the checkpoint's step, so they
+        // must be on disk before the checkpoint that claims them.
+        self.log.flush()?;
         if self.cfg.checkpoint_replay {
             self.replay.save(&self.replay_path)?;
         }
@@ -797,7 +824,6 @@ impl<A: Agent, R: Replay<Elem = A::Elem>> Learner<'_, A, R> {
             self.agent.state_tensors(),
             &self.state,
         )?;
-        self.log.flush()?;
         Ok(())
     }
 }

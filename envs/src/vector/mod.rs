@@ -63,7 +63,7 @@ pub fn discrete_action(action: &[f32], n: usize) -> Result<usize> {
         [a] if a.fract() == 0.0 && *a >= 0.0 && (*a as usize) < n => Ok(*a as usize),
         _ => Err(Error::InvalidAction {
             action: format!("{action:?}"),
-            reason: format!("expected one whole number in 0..{n}"),
+            reason: format!("expected one whole number in 0..{n} ({n} actions)"),
         }),
     }
 }
