@@ -80,7 +80,20 @@ impl Experiment for AtariRunConfig {
     fn validate(&self) -> Result<()> {
         locate_rom(&self.env.game, &rom_dir())?;
         self.run.validate(dqn::PLASTICITY_METRICS)?;
-        self.dqn.validate()
+        self.dqn.validate()?;
+        // Before anything is allocated: the replay's frames, and a sampled batch (observations
+        // and next observations as bytes, then as floats on the device).
+        let atari = self.atari_config();
+        let frame = (atari.frame_size * atari.frame_size) as u64;
+        let per_transition = frame + 6;
+        runtime::config::check_memory(
+            &format!("buffer_size = {} (the replay)", self.run.buffer_size),
+            self.run.buffer_size as u64 * per_transition,
+        )?;
+        runtime::config::check_memory(
+            &format!("batch_size = {}", self.run.batch_size),
+            self.run.batch_size as u64 * 2 * frame * atari.frame_stack as u64 * 5,
+        )
     }
 
     fn run_name(&self) -> String {

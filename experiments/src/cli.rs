@@ -181,28 +181,26 @@ fn run<X: Experiment>(args: &CommonArgs, extra: &[(&str, Option<String>)]) -> Re
         print!("{text}");
         return Ok(Outcome::Finished);
     }
-    let (run_dir, resume) = match &args.resume {
-        Some(dir) => {
-            let run = RunDir::reopen(dir)?;
-            if run.has_checkpoint() {
-                (run, true)
-            } else {
-                eprintln!(
-                    "{name}: {} has no checkpoint (the run stopped before its first): starting it over",
-                    dir.display()
-                );
-                run.clear_logs()?;
-                (run, false)
-            }
-        }
+    let run_dir = match &args.resume {
+        Some(dir) => RunDir::reopen(dir)?,
         None => {
             let path = args
                 .run_dir
                 .clone()
                 .unwrap_or_else(|| default_run_dir(&cfg.run_name(), cfg.loop_config().seed));
-            (RunDir::create(&path)?, false)
+            RunDir::create(&path)?
         }
     };
+    // One process per run: taken before anything in the directory changes.
+    let _lock = run_dir.lock()?;
+    let resume = args.resume.is_some() && run_dir.has_checkpoint();
+    if args.resume.is_some() && !resume {
+        eprintln!(
+            "{name}: {} has no checkpoint (the run stopped before its first): starting it over",
+            run_dir.path().display()
+        );
+        run_dir.clear_logs()?;
+    }
     eprintln!(
         "{name}: {}; logging to {}",
         cfg.describe()?,

@@ -25,6 +25,16 @@ pub struct TensorFile {
 impl TensorFile {
     /// Reads a safetensors file.
     pub fn read(path: &Path) -> Result<TensorFile> {
+        // A device (`/dev/zero`) or a FIFO would be read until memory runs out.
+        let meta = std::fs::metadata(path).map_err(|source| Error::Io {
+            path: path.to_owned(),
+            source,
+        })?;
+        if !meta.is_file() {
+            return Err(Error::NotRegularFile {
+                path: path.to_owned(),
+            });
+        }
         let bytes = std::fs::read(path).map_err(|source| Error::Io {
             path: path.to_owned(),
             source,

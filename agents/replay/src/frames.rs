@@ -72,9 +72,21 @@ impl FrameReplay {
             });
         }
         // Reserved up front so the vectors never double (an untouched reservation costs
-        // address space, not memory: pages become resident as frames are written).
+        // address space, not memory: pages become resident as frames are written). A
+        // reservation that cannot be had is an error, not an abort.
+        let reserve = |bytes: usize| -> Result<Vec<u8>> {
+            let mut v = Vec::new();
+            v.try_reserve_exact(bytes).map_err(|_| Error::Config {
+                field: "capacity",
+                reason: format!(
+                    "{capacity} transitions need {:.1} GB of memory for the frames, which cannot be reserved",
+                    (capacity as f64 * frame_len as f64) / 1e9
+                ),
+            })?;
+            Ok(v)
+        };
         let stream = Stream {
-            frames: Vec::with_capacity(capacity_per_stream * frame_len),
+            frames: reserve(capacity_per_stream * frame_len)?,
             actions: Vec::with_capacity(capacity_per_stream),
             rewards: Vec::with_capacity(capacity_per_stream),
             flags: Vec::with_capacity(capacity_per_stream),

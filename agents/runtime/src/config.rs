@@ -275,6 +275,28 @@ impl LoopConfig {
     }
 }
 
+/// Memory the kernel says is available (`MemAvailable` of `/proc/meminfo`), in bytes; `None`
+/// where that cannot be read.
+pub fn available_memory() -> Option<u64> {
+    let text = std::fs::read_to_string("/proc/meminfo").ok()?;
+    let line = text.lines().find(|l| l.starts_with("MemAvailable:"))?;
+    let kib: u64 = line.split_whitespace().nth(1)?.parse().ok()?;
+    Some(kib * 1024)
+}
+
+/// An error when `bytes` for `what` exceed the available memory, with both numbers.
+pub fn check_memory(what: &str, bytes: u64) -> Result<()> {
+    if let Some(available) = available_memory() {
+        ensure!(
+            bytes <= available,
+            "{what} needs {:.1} GB of memory; {:.1} GB is available",
+            bytes as f64 / 1e9,
+            available as f64 / 1e9
+        );
+    }
+    Ok(())
+}
+
 /// Serde helpers for step counts: an integer, or text as `fire::parse_steps` reads it
 /// (`"2.5M"`, `"250k"`, `"1_000_000"`); lists also as one comma-separated text.
 pub mod steps {

@@ -54,6 +54,40 @@ impl RunDir {
         Ok(dir)
     }
 
+    /// Takes the run's lock (`run.lock`, an advisory file lock held while the returned file
+    /// lives): a second process on the same run, training or resuming, is refused with the
+    /// first one's pid.
+    pub fn lock(&self) -> Result<std::fs::File> {
+        let path = self.path.join("run.lock");
+        let file = std::fs::OpenOptions::new()
+            .create(true)
+            .truncate(false)
+            .read(true)
+            .write(true)
+            .open(&path)
+            .map_err(io(&path))?;
+        match file.try_lock() {
+            Ok(()) => {
+                use std::io::Write;
+                let mut f = &file;
+                let _ = f.set_len(0);
+                let _ = writeln!(f, "{}", std::process::id());
+                Ok(file)
+            }
+            Err(std::fs::TryLockError::WouldBlock) => {
+                let pid = std::fs::read_to_string(&path).unwrap_or_default();
+                Err(Error::RunDir {
+                    path: self.path.clone(),
+                    reason: format!(
+                        "is in use by another process (pid {}): one process per run",
+                        pid.trim()
+                    ),
+                })
+            }
+            Err(std::fs::TryLockError::Error(e)) => Err(io(&path)(e)),
+        }
+    }
+
     /// Whether a checkpoint was written.
     pub fn has_checkpoint(&self) -> bool {
         self.checkpoint_dir()

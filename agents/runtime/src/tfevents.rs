@@ -132,8 +132,8 @@ fn put_bytes(out: &mut Vec<u8>, field: u64, bytes: &[u8]) {
     out.extend_from_slice(bytes);
 }
 
-/// CRC-32C (Castagnoli), as TFRecord uses.
-fn crc32c(data: &[u8]) -> u32 {
+/// CRC-32C (Castagnoli), as TFRecord uses (checkpoints use it too).
+pub(crate) fn crc32c(data: &[u8]) -> u32 {
     const TABLE: [u32; 256] = {
         let mut table = [0u32; 256];
         let mut i = 0;

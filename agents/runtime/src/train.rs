@@ -218,6 +218,11 @@ where
         warmup_until: cfg.learning_starts,
         updates_before_warmup: 0,
     };
+    // Leftovers of writes a killed process never finished.
+    for dir in [run.path().to_owned(), run.checkpoint_dir()] {
+        fire::tensor_file::remove_stale_temp_files(&dir)?;
+    }
+    let _ = std::fs::remove_file(run.checkpoint_dir().join("replay.partial"));
     // Everything that can fail on a resume happens before the run directory changes.
     if resume {
         let (tensors, saved): (Vec<(String, Tensor)>, LoopState) =
@@ -228,6 +233,7 @@ where
             .context("checkpoint: exploration generator state")?;
         state = saved;
         if cfg.checkpoint_replay && replay_path.is_file() {
+            checkpoint::verify_file(&run.checkpoint_dir(), "replay.bin")?;
             replay = R::load(&replay_path)?;
         } else {
             // Without a saved replay, refill it before learning again.
@@ -274,7 +280,8 @@ where
     // are flushed either way.
     let saved = match &result {
         Ok(()) => learner.save(),
-        Err(e) if e.is::<ActorFailed>() => learner.save(),
+        // An actor's failure or a log write error (a full disk): the learner is consistent.
+        Err(e) if e.is::<ActorFailed>() || e.is::<crate::Error>() => learner.save(),
         Err(_) => learner.log.flush().map_err(Into::into),
     };
     learner.progress.finish();
@@ -819,10 +826,16 @@ impl<A: Agent, R: Replay<Elem = A::Elem>> Learner<'_, A, R> {
         if self.cfg.checkpoint_replay {
             self.replay.save(&self.replay_path)?;
         }
+        let extra: &[&str] = if self.cfg.checkpoint_replay {
+            &["replay.bin"]
+        } else {
+            &[]
+        };
         checkpoint::save(
             &self.run.checkpoint_dir(),
             self.agent.state_tensors(),
             &self.state,
+            extra,
         )?;
         Ok(())
     }

@@ -1,0 +1,189 @@
+//! Faults and hostile input against a run (issue 15): a second process on a run, SIGTERM,
+//! kill -9 mid-run then resume, a damaged checkpoint, a saved replay, and memory that does not
+//! fit. Each assertion failed on the code before the fix.
+
+use std::path::Path;
+use std::process::{Child, Command, Output, Stdio};
+use std::time::{Duration, Instant};
+
+fn classic(args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_classic"))
+        .args(args)
+        .output()
+        .expect("run the classic binary")
+}
+
+fn spawn_classic(args: &[&str]) -> Child {
+    Command::new(env!("CARGO_BIN_EXE_classic"))
+        .args(args)
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("start the classic binary")
+}
+
+fn stderr(out: &Output) -> String {
+    String::from_utf8_lossy(&out.stderr).into_owned()
+}
+
+fn checkpoint_step(run: &Path) -> Option<u64> {
+    let bytes = std::fs::read(run.join("checkpoint/state.json")).ok()?;
+    let state: serde_json::Value = serde_json::from_slice(&bytes).ok()?;
+    state["state"]["step"].as_u64()
+}
+
+/// Waits until `run` has a checkpoint at or past `step`.
+fn wait_for_checkpoint(run: &Path, step: u64) {
+    let start = Instant::now();
+    while checkpoint_step(run).is_none_or(|s| s < step) {
+        assert!(
+            start.elapsed() < Duration::from_secs(120),
+            "no checkpoint at {step} within two minutes"
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+fn signal(child: &Child, sig: &str) {
+    let status = Command::new("kill")
+        .args([sig, &child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(status.success());
+}
+
+#[test]
+fn one_process_per_run_and_sigterm_exits_143_with_a_checkpoint() {
+    let tmp = tempfile::tempdir().unwrap();
+    let run = tmp.path().join("locked");
+    let r = run.to_str().unwrap();
+    let common = [
+        "--steps",
+        "200k",
+        "--eval-every",
+        "0",
+        "--checkpoint-every",
+        "1k",
+    ];
+    let mut args = common.to_vec();
+    args.extend(["--run-dir", r]);
+    let mut first = spawn_classic(&args);
+    wait_for_checkpoint(&run, 1000);
+    let second = classic(&["--resume", r]);
+    assert!(!second.status.success());
+    let err = stderr(&second);
+    assert!(
+        err.contains("in use by another process") && err.contains(&first.id().to_string()),
+        "{err}"
+    );
+    signal(&first, "-TERM");
+    let status = first.wait().unwrap();
+    assert_eq!(status.code(), Some(143), "SIGTERM exits 128 + 15");
+    let stopped = checkpoint_step(&run).unwrap();
+    assert!(stopped >= 1000 && stopped < 200_000);
+    // The lock went with the process.
+    let again = classic(&["--resume", r, "--steps", &(stopped + 500).to_string()]);
+    assert!(again.status.success(), "{}", stderr(&again));
+}
+
+#[test]
+fn after_kill_9_a_resume_continues_the_logs_exactly_from_the_checkpoint() {
+    let tmp = tempfile::tempdir().unwrap();
+    let run = tmp.path().join("killed");
+    let r = run.to_str().unwrap();
+    let mut child = spawn_classic(&[
+        "--steps",
+        "8000",
+        "--eval-every",
+        "0",
+        "--checkpoint-every",
+        "1k",
+        "--set",
+        "log_every=10",
+        "--set",
+        "plasticity_every=50",
+        "--run-dir",
+        r,
+    ]);
+    wait_for_checkpoint(&run, 2000);
+    std::thread::sleep(Duration::from_millis(300));
+    signal(&child, "-KILL");
+    child.wait().unwrap();
+    let killed_at = checkpoint_step(&run).unwrap();
+    let out = classic(&["--resume", r]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let csv = std::fs::read_to_string(run.join("metrics.csv")).unwrap();
+    assert!(csv.ends_with('\n'));
+    let mut seen = std::collections::HashSet::new();
+    for line in csv.lines().skip(1) {
+        let fields: Vec<&str> = line.split(',').collect();
+        assert_eq!(fields.len(), 4, "torn line {line:?}");
+        let step: u64 = fields[0].parse().unwrap_or_else(|_| panic!("{line:?}"));
+        assert!(step <= 8000);
+        // One environment: every tag is logged at most once per step.
+        assert!(
+            seen.insert((step, fields[2].to_owned())),
+            "duplicate row {line:?} after resuming from {killed_at}"
+        );
+    }
+    assert!(seen.contains(&(8000, "losses/td_loss".to_owned())));
+}
+
+#[test]
+fn a_failed_resume_leaves_the_run_as_it_was() {
+    let tmp = tempfile::tempdir().unwrap();
+    let run = tmp.path().join("damaged");
+    let r = run.to_str().unwrap();
+    // checkpoint_replay writes the replay with the checkpoint (it never did before: the
+    // checkpoint folder did not exist yet) and records its checksum.
+    let out = classic(&[
+        "--steps",
+        "2000",
+        "--eval-every",
+        "0",
+        "--set",
+        "checkpoint_replay=true",
+        "--run-dir",
+        r,
+    ]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert!(run.join("checkpoint/replay.bin").is_file());
+    let state = std::fs::read_to_string(run.join("checkpoint/state.json")).unwrap();
+    assert!(
+        state.contains("replay.bin") && state.contains("crc32c"),
+        "{state}"
+    );
+    // Damage the tensors: same size, other bytes.
+    let tensors = run.join("checkpoint/tensors.safetensors");
+    let mut bytes = std::fs::read(&tensors).unwrap();
+    let last = bytes.len() - 1;
+    bytes[last] ^= 0x01;
+    std::fs::write(&tensors, &bytes).unwrap();
+    let config = std::fs::read(run.join("config.toml")).unwrap();
+    let entries = std::fs::read_dir(&run).unwrap().count();
+    let out = classic(&["--resume", r, "--steps", "4000"]);
+    assert!(!out.status.success());
+    let err = stderr(&out);
+    assert!(err.contains("checksum"), "{err}");
+    assert_eq!(std::fs::read(run.join("config.toml")).unwrap(), config);
+    assert_eq!(
+        std::fs::read_dir(&run).unwrap().count(),
+        entries,
+        "no new event file"
+    );
+}
+
+#[test]
+fn a_replay_that_cannot_fit_is_one_line_before_any_work() {
+    let tmp = tempfile::tempdir().unwrap();
+    let run = tmp.path().join("huge");
+    let out = Command::new(env!("CARGO_BIN_EXE_atari"))
+        .args(["--buffer-size", "1000G", "--run-dir", run.to_str().unwrap()])
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    let err = stderr(&out);
+    assert_eq!(err.trim().lines().count(), 1, "{err}");
+    assert!(err.contains("buffer_size") && err.contains("GB"), "{err}");
+    assert!(!run.exists());
+}
