@@ -80,7 +80,7 @@ fn one_process_per_run_and_sigterm_exits_143_with_a_checkpoint() {
     let status = first.wait().unwrap();
     assert_eq!(status.code(), Some(143), "SIGTERM exits 128 + 15");
     let stopped = checkpoint_step(&run).unwrap();
-    assert!(stopped >= 1000 && stopped < 200_000);
+    assert!((1000..200_000).contains(&stopped));
     // The lock went with the process.
     let again = classic(&["--resume", r, "--steps", &(stopped + 500).to_string()]);
     assert!(again.status.success(), "{}", stderr(&again));

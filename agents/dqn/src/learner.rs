@@ -270,7 +270,7 @@ impl<T: tch::kind::Element> Dqn<T> {
             }
         }
         loss.f_backward()?;
-        Ok(self.adam.step(&params)?)
+        self.adam.step(&params)
     }
 
     /// Means of the TD loss and Q-value over the updates since the last call (`None` if
@@ -290,7 +290,7 @@ impl<T: tch::kind::Element> Dqn<T> {
     /// infinite: call it before saving weights. Waits for the device.
     pub fn check_finite(&self) -> Result<()> {
         self.stats.read_sums()?;
-        Ok(state::check_finite(&self.params())?)
+        state::check_finite(&self.params())
     }
 
     /// Moves the target network toward the online network by `tau` (copies when `tau = 1`).
@@ -482,7 +482,7 @@ impl<T: tch::kind::Element> Dqn<T> {
             })
             .collect::<Result<Vec<_>>>()?;
         self.initial = ParamSnapshot::from_tensors(initial);
-        Ok(self.adam.load_state(tensors)?)
+        self.adam.load_state(tensors)
     }
 
     /// Epsilon for `mode`.
@@ -520,7 +520,7 @@ impl<T: tch::kind::Element + Copy + Default + Send + Sync + 'static> agent::Agen
     }
 
     fn act(&mut self, obs: &[T], mode: ActMode, rng: &mut ChaCha8Rng) -> agent::Result<Vec<f32>> {
-        let dqn = &*self;
+        let dqn = self;
         let epsilon = dqn.epsilon(mode);
         let actions = Dqn::act(dqn, &dqn.obs_tensor(obs)?, epsilon, rng)?;
         Ok(actions.into_iter().map(|a| a as f32).collect())
@@ -553,7 +553,7 @@ impl<T: tch::kind::Element + Copy + Default + Send + Sync + 'static> agent::Agen
     }
 
     fn plasticity(&self, probe: &Tensor) -> agent::Result<Vec<(&'static str, f64)>> {
-        let dqn = &*self;
+        let dqn = self;
         let (_, hidden) = tch::no_grad(|| {
             dqn.online
                 .forward_with_features(&probe.to_device(dqn.device()))

@@ -50,6 +50,9 @@ pub enum EnvPurpose {
     Evaluate,
 }
 
+/// Extra scalars `(tag, value)` from an evaluation's mean return.
+pub type EvalExtras = dyn Fn(f64) -> Vec<(&'static str, f64)>;
+
 /// Builds environment `index` for `purpose` with construction seed `seed`.
 pub type EnvFactory<E> = dyn Fn(EnvPurpose, usize, u64) -> envs::Result<E> + Send + Sync;
 
@@ -64,7 +67,7 @@ pub struct Setup<A: Agent, E, R> {
     /// Emulator frames (or physics steps) per agent step, for the logs' frame column.
     pub frames_per_step: u64,
     /// Extra scalars from an evaluation's mean return (e.g. a success rate).
-    pub eval_extras: Option<Box<dyn Fn(f64) -> Vec<(&'static str, f64)>>>,
+    pub eval_extras: Option<Box<EvalExtras>>,
     /// The resolved configuration (TOML), written to the run directory once the run can start
     /// (after the checkpoint loaded, on a resume), so a failed resume changes nothing.
     pub config_text: String,
@@ -173,7 +176,7 @@ struct Learner<'a, A: Agent, R> {
     frames_per_step: u64,
     action_dim: usize,
     replay_path: PathBuf,
-    eval_extras: Option<Box<dyn Fn(f64) -> Vec<(&'static str, f64)>>>,
+    eval_extras: Option<Box<EvalExtras>>,
     /// Runs one evaluation of the agent at a step (it owns the environment factory).
     evaluator: Box<Evaluator<'a, A>>,
 }
@@ -228,7 +231,7 @@ where
         let (tensors, saved): (Vec<(String, Tensor)>, LoopState) =
             checkpoint::load(&run.checkpoint_dir())?;
         agent.load_state(&tensors)?;
-        scheduler = scheduler.with_state(saved.scheduler.clone());
+        scheduler = scheduler.with_state(saved.scheduler);
         rng = replay::generator_from(&saved.rng)
             .context("checkpoint: exploration generator state")?;
         state = saved;

@@ -655,6 +655,26 @@ impl Env for HumanoidEnv {
     }
 }
 
+impl crate::vector::FlatEnv for HumanoidEnv {
+    type Elem = f32;
+
+    fn obs_len(&self) -> usize {
+        HumanoidEnv::obs_len(self)
+    }
+
+    fn action_space(&self) -> Space {
+        HumanoidEnv::action_space(self)
+    }
+
+    fn reset_into(&mut self, seed: Option<u64>, obs: &mut [f32]) -> Result<Info> {
+        HumanoidEnv::reset_into(self, seed, obs)
+    }
+
+    fn step_into(&mut self, action: &[f32], obs: &mut [f32]) -> Result<Transition> {
+        HumanoidEnv::step_into(self, action, obs)
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -674,25 +694,5 @@ mod tests {
         let t = env.step_f64(&[0.0; NU]).unwrap();
         assert_eq!(t.info.sim_warnings, 0);
         assert_eq!(env.warnings().total(), total);
-    }
-}
-
-impl crate::vector::FlatEnv for HumanoidEnv {
-    type Elem = f32;
-
-    fn obs_len(&self) -> usize {
-        HumanoidEnv::obs_len(self)
-    }
-
-    fn action_space(&self) -> Space {
-        HumanoidEnv::action_space(self)
-    }
-
-    fn reset_into(&mut self, seed: Option<u64>, obs: &mut [f32]) -> Result<Info> {
-        HumanoidEnv::reset_into(self, seed, obs)
-    }
-
-    fn step_into(&mut self, action: &[f32], obs: &mut [f32]) -> Result<Transition> {
-        HumanoidEnv::step_into(self, action, obs)
     }
 }
