@@ -201,3 +201,70 @@ fn same_seed_same_episode_and_bad_actions_are_errors() {
         Err(Error::InvalidAction { .. })
     ));
 }
+
+/// Continuous actions travel as flat `f32` rows: Pendulum through `VecEnv` and `AsyncVecEnv`
+/// follows, environment by environment, the trajectory it has when stepped alone.
+#[test]
+fn pendulum_steps_through_both_vector_envs_as_if_alone() {
+    use envs::vector::{AsyncVecEnv, VecEnv};
+    let torque = |env: usize, t: usize| ((t * 7 + env * 3) % 5) as f32 - 2.0;
+    let alone = |env: usize, steps: usize| -> Vec<f32> {
+        let mut p = Pendulum::new();
+        let (mut all, _) = p.reset(Some(20 + env as u64)).unwrap();
+        for t in 0..steps {
+            all.extend(p.step(&[torque(env, t)]).unwrap().obs);
+        }
+        all
+    };
+    // Synchronous: every environment every step.
+    let mut vec = VecEnv::new((0..3).map(|_| Pendulum::new()).collect(), 2).unwrap();
+    assert_eq!(vec.action_dim(), 1);
+    let mut seen: Vec<Vec<f32>> = vec![Vec::new(); 3];
+    let first = vec.reset(Some(20)).unwrap().to_vec();
+    for (i, row) in first.chunks(3).enumerate() {
+        seen[i].extend_from_slice(row);
+    }
+    for t in 0..50 {
+        let actions: Vec<f32> = (0..3).map(|i| torque(i, t)).collect();
+        let step = vec.step(&actions).unwrap();
+        for (i, row) in step.obs.chunks(3).enumerate() {
+            seen[i].extend_from_slice(row);
+        }
+    }
+    for (i, s) in seen.iter().enumerate() {
+        assert_eq!(*s, alone(i, 50), "environment {i} under VecEnv");
+    }
+    assert!(
+        vec.step(&[0.0, 0.0]).is_err(),
+        "one action row per environment"
+    );
+    // Asynchronous: batches of 2 out of 4.
+    let mut pool = AsyncVecEnv::new((0..4).map(|_| Pendulum::new()).collect(), 2, 2).unwrap();
+    let mut seen: Vec<Vec<f32>> = vec![Vec::new(); 4];
+    let mut steps = [0usize; 4];
+    let batch = pool.reset(Some(20)).unwrap();
+    let mut ids = batch.env_ids.to_vec();
+    for (k, &i) in ids.iter().enumerate() {
+        seen[i].extend_from_slice(&batch.obs[3 * k..3 * k + 3]);
+    }
+    let mut pending: Vec<usize> = (0..4).filter(|i| !ids.contains(i)).collect();
+    for _ in 0..60 {
+        let actions: Vec<f32> = ids.iter().map(|&i| torque(i, steps[i])).collect();
+        for &i in &ids {
+            steps[i] += 1;
+        }
+        let batch = pool.step(&actions).unwrap();
+        ids = batch.env_ids.to_vec();
+        for (k, &i) in ids.iter().enumerate() {
+            if let Some(p) = pending.iter().position(|&q| q == i) {
+                pending.remove(p);
+            }
+            seen[i].extend_from_slice(&batch.obs[3 * k..3 * k + 3]);
+        }
+    }
+    for (i, s) in seen.iter().enumerate() {
+        let n = s.len() / 3 - 1;
+        assert!(n > 5, "environment {i} was stepped {n} times");
+        assert_eq!(*s, alone(i, n), "environment {i} under AsyncVecEnv");
+    }
+}

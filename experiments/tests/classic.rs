@@ -195,6 +195,14 @@ fn bad_keys_and_values_fail_before_any_work() {
         (vec!["--steps", "-5"], "steps"),
         (vec!["--env", "Acrobot-v1"], "CartPole-v1"),
         (vec!["--set", "fire_iterations=0"], "fire-exact"),
+        (
+            vec!["--intervention", "fire", "--fire-at", "0"],
+            "never fire",
+        ),
+        (
+            vec!["--intervention", "fire", "--fire-at", "1M"],
+            "never fire",
+        ),
     ] {
         let mut all = args.clone();
         all.extend(["--run-dir", r]);
