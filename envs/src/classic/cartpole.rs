@@ -3,6 +3,7 @@
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 
+use super::{reset_flat, step_flat};
 use crate::vector::{discrete_action, FlatEnv, Transition};
 use crate::{Env, EpisodeTracker, Error, Info, Result, Space, Step};
 
@@ -157,20 +158,11 @@ impl FlatEnv for CartPole {
     }
 
     fn reset_into(&mut self, seed: Option<u64>, obs: &mut [f32]) -> Result<Info> {
-        let (first, info) = self.reset(seed)?;
-        obs.copy_from_slice(&first);
-        Ok(info)
+        reset_flat(self, seed, obs)
     }
 
     fn step_into(&mut self, action: &[f32], obs: &mut [f32]) -> Result<Transition> {
         let a = discrete_action(action, 2)?;
-        let step = self.step(&a)?;
-        obs.copy_from_slice(&step.obs);
-        Ok(Transition {
-            reward: step.reward,
-            terminated: step.terminated,
-            truncated: step.truncated,
-            info: step.info,
-        })
+        step_flat(self, &a, obs)
     }
 }

@@ -11,3 +11,31 @@ mod pendulum;
 
 pub use cartpole::CartPole;
 pub use pendulum::Pendulum;
+
+/// [`crate::vector::FlatEnv::reset_into`] for an [`crate::Env`] with `Vec<f32>` observations.
+fn reset_flat<E: crate::Env<Obs = Vec<f32>>>(
+    env: &mut E,
+    seed: Option<u64>,
+    obs: &mut [f32],
+) -> crate::Result<crate::Info> {
+    let (first, info) = env.reset(seed)?;
+    obs.copy_from_slice(&first);
+    Ok(info)
+}
+
+/// [`crate::vector::FlatEnv::step_into`] for an [`crate::Env`] with `Vec<f32>` observations,
+/// once the action row is read as the environment's own action.
+fn step_flat<E: crate::Env<Obs = Vec<f32>>>(
+    env: &mut E,
+    action: &E::Action,
+    obs: &mut [f32],
+) -> crate::Result<crate::vector::Transition> {
+    let step = env.step(action)?;
+    obs.copy_from_slice(&step.obs);
+    Ok(crate::vector::Transition {
+        reward: step.reward,
+        terminated: step.terminated,
+        truncated: step.truncated,
+        info: step.info,
+    })
+}

@@ -5,6 +5,7 @@ use std::f64::consts::PI;
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 
+use super::{reset_flat, step_flat};
 use crate::vector::{FlatEnv, Transition};
 use crate::{Env, EpisodeTracker, Error, Info, Result, Space, Step};
 
@@ -151,9 +152,7 @@ impl FlatEnv for Pendulum {
     }
 
     fn reset_into(&mut self, seed: Option<u64>, obs: &mut [f32]) -> Result<Info> {
-        let (first, info) = self.reset(seed)?;
-        obs.copy_from_slice(&first);
-        Ok(info)
+        reset_flat(self, seed, obs)
     }
 
     fn step_into(&mut self, action: &[f32], obs: &mut [f32]) -> Result<Transition> {
@@ -161,13 +160,6 @@ impl FlatEnv for Pendulum {
             action: format!("{action:?}"),
             reason: "Pendulum takes one torque value".into(),
         })?;
-        let step = self.step(&a)?;
-        obs.copy_from_slice(&step.obs);
-        Ok(Transition {
-            reward: step.reward,
-            terminated: step.terminated,
-            truncated: step.truncated,
-            info: step.info,
-        })
+        step_flat(self, &a, obs)
     }
 }
