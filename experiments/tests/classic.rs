@@ -115,6 +115,40 @@ fn one_seed_gives_the_same_run_and_evaluation_changes_nothing() {
 }
 
 #[test]
+fn evaluation_at_an_intervention_step_sees_the_network_before_it() {
+    let tmp = tempfile::tempdir().unwrap();
+    let go = |name: &str, extra: &[&str]| {
+        let run = tmp.path().join(name);
+        let mut args = vec![
+            "--steps",
+            "3000",
+            "--eval-every",
+            "1000",
+            "--set",
+            "eval_episodes=3",
+            "--run-dir",
+            run.to_str().unwrap(),
+        ];
+        args.extend_from_slice(extra);
+        let out = classic(&args);
+        assert!(out.status.success(), "{}", stderr(&out));
+        eval_returns(&run)
+    };
+    let plain = go("plain", &["--intervention", "none"]);
+    let fired = go(
+        "fired",
+        &["--intervention", "full-reset", "--fire-at", "2k"],
+    );
+    assert_eq!(plain.len(), 3);
+    assert_eq!(
+        plain[..2],
+        fired[..2],
+        "the evaluation at 2k comes before the reset"
+    );
+    assert_ne!(plain[2], fired[2], "the reset changed the network by 3k");
+}
+
+#[test]
 fn a_panicking_actor_stops_the_run_with_a_checkpoint_that_resumes() {
     let tmp = tempfile::tempdir().unwrap();
     let run = tmp.path().join("panic");

@@ -391,12 +391,24 @@ impl<T: tch::kind::Element> Dqn<T> {
         ] {
             net.inject(&vs.root());
         }
+        // As the FIRE reference does: the injected head h' and its frozen twin h'_0 both start
+        // as copies of the theta_0 head (layer k of the head is `fc{k+1}` of the injected one).
+        let head_layers: Vec<String> = {
+            let layers = self.online.layers();
+            let n_head = layers.iter().filter(|l| l.starts_with("q.head.")).count();
+            layers[layers.len() - n_head..].to_vec()
+        };
         tch::no_grad(|| -> Result<()> {
             let vars = self.online_vs.variables();
-            for (name, t) in &vars {
-                if let Some(rest) = name.strip_prefix("q.injected.") {
-                    let mut frozen = vars[&format!("q.injected_frozen.{rest}")].shallow_clone();
-                    frozen.f_copy_(t)?;
+            for (k, layer) in head_layers.iter().enumerate() {
+                for part in ["weight", "bias"] {
+                    let source_name = format!("{layer}.{part}");
+                    let like = &vars[&source_name];
+                    let initial = self.initial.get(&source_name, like, "theta_0")?;
+                    for prefix in ["q.injected", "q.injected_frozen"] {
+                        let mut dst = vars[&format!("{prefix}.fc{}.{part}", k + 1)].shallow_clone();
+                        dst.f_copy_(initial)?;
+                    }
                 }
             }
             Ok(())

@@ -163,6 +163,21 @@ fn plasticity_injection_keeps_outputs_trains_only_the_new_head_and_checkpoints()
     let new_head = param(&a, "q.injected.fc1.weight");
     let frozen = param(&a, "q.injected_frozen.fc1.weight");
     assert!(new_head.equal(&frozen));
+    // Both start as the theta_0 head (FIRE.md section 3: the reference copies it, no fresh draw).
+    let theta_0 = a
+        .state_tensors()
+        .into_iter()
+        .find(|(n, _)| n == "initial.q.head.out.weight")
+        .unwrap()
+        .1;
+    assert!(
+        new_head.equal(&theta_0),
+        "the injected head is the theta_0 head"
+    );
+    assert!(
+        !old_head.equal(&theta_0),
+        "the trained head has moved from theta_0"
+    );
     for s in 10..15 {
         a.update(&batch(s)).unwrap();
     }

@@ -730,6 +730,11 @@ impl<A: Agent, R: Replay<Elem = A::Elem>> Learner<'_, A, R> {
                 }
             }
         }
+        // Evaluation at an intervention's step sees the network before it, as the FIRE
+        // reference evaluates, saves at the midpoint and intervenes on resuming.
+        if cfg.eval_every > 0 && crossed(step, stride, cfg.eval_every) {
+            self.evaluate_and_log(step)?;
+        }
         let mut intervened = false;
         if cfg.intervention != Method::None
             && self.scheduler.due(step, |name| latest.get(name).copied())
@@ -747,9 +752,6 @@ impl<A: Agent, R: Replay<Elem = A::Elem>> Learner<'_, A, R> {
             self.log
                 .scalar("charts/updates", self.state.updates as f64, step)?;
             self.sps = (Instant::now(), step);
-        }
-        if cfg.eval_every > 0 && crossed(step, stride, cfg.eval_every) {
-            self.evaluate_and_log(step)?;
         }
         if cfg.checkpoint_every > 0 && crossed(step, stride, cfg.checkpoint_every) {
             self.save()?;
