@@ -618,8 +618,6 @@ impl<T: tch::kind::Element + Copy + Default + Send + Sync + 'static> agent::Agen
         let mut policy = DqnPolicy {
             vs,
             net,
-            arch: self.arch.clone(),
-            actions: self.actions,
             obs_shape: self.obs_shape.clone(),
             epsilon: self.config.epsilon,
             eval_epsilon: self.config.eval_epsilon,
@@ -638,8 +636,6 @@ impl<T: tch::kind::Element + Copy + Default + Send + Sync + 'static> agent::Agen
 pub struct DqnPolicy<T> {
     vs: nn::VarStore,
     net: QNetwork,
-    arch: Architecture,
-    actions: i64,
     obs_shape: Vec<i64>,
     epsilon: EpsilonSchedule,
     eval_epsilon: f64,
@@ -668,7 +664,6 @@ impl<T: tch::kind::Element + Copy + 'static> agent::Policy for DqnPolicy<T> {
         if injected && !self.net.is_injected() {
             self.net.inject(&self.vs.root());
         }
-        let _ = (&self.arch, self.actions);
         state::restore("", &params_of(&self.vs), weights)
     }
 }
