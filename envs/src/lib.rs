@@ -29,6 +29,7 @@
 pub mod atari;
 pub mod classic;
 pub mod mujoco;
+mod snapshot;
 pub mod vector;
 
 use serde::Serialize;
@@ -121,6 +122,12 @@ pub enum Error {
     /// The emulator reported an error (a C++ exception in ALE, caught).
     #[error("ALE: {0}")]
     Emulator(String),
+    /// A saved environment state cannot be restored (another environment's, or damaged).
+    #[error("environment snapshot: {0}")]
+    Snapshot(String),
+    /// The environment cannot save or restore its state.
+    #[error("{0} cannot save its state")]
+    NoSnapshot(&'static str),
 }
 
 fn list(items: &[String]) -> String {

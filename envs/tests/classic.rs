@@ -268,3 +268,63 @@ fn pendulum_steps_through_both_vector_envs_as_if_alone() {
         assert_eq!(*s, alone(i, n), "environment {i} under AsyncVecEnv");
     }
 }
+
+/// A snapshot taken mid-episode, restored into fresh environments, continues exactly as the
+/// original: same observations, rewards, ends, episode statistics and autoreset starts (the
+/// generator's position travels with it). Both tasks, through `VecEnv`, across many episodes.
+#[test]
+fn snapshots_resume_episodes_in_flight_exactly() {
+    use envs::vector::{FlatEnv, VecEnv};
+    fn run_on<E: FlatEnv<Elem = f32>>(make: impl Fn() -> E, action: impl Fn(usize, usize) -> f32) {
+        let n = 3;
+        let mut original = VecEnv::new((0..n).map(|_| make()).collect(), 1).unwrap();
+        let mut current = original.reset(Some(5)).unwrap().to_vec();
+        let act = |t: usize| -> Vec<f32> { (0..n).map(|i| action(i, t)).collect() };
+        for t in 0..137 {
+            current = original.step(&act(t)).unwrap().obs.to_vec();
+        }
+        let saved = original
+            .save_states()
+            .expect("classic tasks save their state");
+        let mut restored = VecEnv::new((0..n).map(|_| make()).collect(), 1).unwrap();
+        assert_eq!(restored.load_states(&saved).unwrap(), current);
+        let mut episodes = 0;
+        for t in 137..1_500 {
+            let a = original.step(&act(t)).unwrap();
+            let (obs, ts) = (a.obs.to_vec(), a.transitions.to_vec());
+            let b = restored.step(&act(t)).unwrap();
+            assert_eq!(obs, b.obs, "observations at step {t}");
+            for (x, y) in ts.iter().zip(b.transitions) {
+                assert_eq!(
+                    (
+                        x.reward,
+                        x.terminated,
+                        x.truncated,
+                        x.info.episode.map(|e| (e.episode_return, e.length))
+                    ),
+                    (
+                        y.reward,
+                        y.terminated,
+                        y.truncated,
+                        y.info.episode.map(|e| (e.episode_return, e.length))
+                    ),
+                    "step {t}"
+                );
+                episodes += usize::from(x.info.episode.is_some());
+            }
+        }
+        assert!(
+            episodes >= 6,
+            "autoresets were crossed ({episodes} episodes)"
+        );
+    }
+    run_on(CartPole::new, |i, t| ((t / 3 + i) % 2) as f32);
+    run_on(Pendulum::new, |i, t| ((t * 7 + i * 3) % 5) as f32 - 2.0);
+    // A snapshot of one task is refused by the other.
+    let mut cartpole = CartPole::new();
+    cartpole.reset(Some(1)).unwrap();
+    let snapshot = FlatEnv::save_state(&cartpole).unwrap();
+    let mut obs = [0.0f32; 3];
+    let err = FlatEnv::load_state(&mut Pendulum::new(), &snapshot, &mut obs).unwrap_err();
+    assert!(err.to_string().contains("CartPole-v1"), "{err}");
+}

@@ -165,4 +165,28 @@ impl FlatEnv for CartPole {
         let a = discrete_action(action, 2)?;
         step_flat(self, &a, obs)
     }
+
+    fn save_state(&self) -> Option<Vec<u8>> {
+        let core = super::Core {
+            state: self.state,
+            rng: self.rng.clone(),
+            steps: self.steps,
+            needs_reset: self.needs_reset,
+            tracker: self.tracker,
+        };
+        Some(core.save("CartPole-v1"))
+    }
+
+    fn load_state(&mut self, state: &[u8], obs: &mut [f32]) -> Result<()> {
+        let core = super::Core::<4>::load("CartPole-v1", state)?;
+        *self = Self {
+            state: core.state,
+            rng: core.rng,
+            steps: core.steps,
+            needs_reset: core.needs_reset,
+            tracker: core.tracker,
+        };
+        obs.copy_from_slice(&self.observe());
+        Ok(())
+    }
 }

@@ -39,3 +39,45 @@ fn step_flat<E: crate::Env<Obs = Vec<f32>>>(
         info: step.info,
     })
 }
+
+/// What a classic environment is made of: its state in f64, its generator, the step count
+/// towards the time limit, whether it needs a reset, and the episode statistics so far.
+struct Core<const N: usize> {
+    state: [f64; N],
+    rng: rand_chacha::ChaCha8Rng,
+    steps: u64,
+    needs_reset: bool,
+    tracker: crate::EpisodeTracker,
+}
+
+impl<const N: usize> Core<N> {
+    /// The snapshot [`crate::vector::FlatEnv::save_state`] returns, tagged with the task.
+    fn save(&self, task: &str) -> Vec<u8> {
+        let mut w = crate::snapshot::Writer::new(task);
+        for v in self.state {
+            w.f64(v);
+        }
+        w.rng(&self.rng)
+            .u64(self.steps)
+            .u64(u64::from(self.needs_reset))
+            .tracker(&self.tracker)
+            .finish()
+    }
+
+    fn load(task: &str, snapshot: &[u8]) -> crate::Result<Self> {
+        let mut r = crate::snapshot::Reader::new(task, snapshot)?;
+        let mut state = [0.0; N];
+        for v in &mut state {
+            *v = r.f64()?;
+        }
+        let core = Self {
+            state,
+            rng: r.rng()?,
+            steps: r.u64()?,
+            needs_reset: r.u64()? != 0,
+            tracker: r.tracker()?,
+        };
+        r.finish()?;
+        Ok(core)
+    }
+}

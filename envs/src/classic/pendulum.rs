@@ -162,4 +162,28 @@ impl FlatEnv for Pendulum {
         })?;
         step_flat(self, &a, obs)
     }
+
+    fn save_state(&self) -> Option<Vec<u8>> {
+        let core = super::Core {
+            state: self.state,
+            rng: self.rng.clone(),
+            steps: self.steps,
+            needs_reset: self.needs_reset,
+            tracker: self.tracker,
+        };
+        Some(core.save("Pendulum-v1"))
+    }
+
+    fn load_state(&mut self, state: &[u8], obs: &mut [f32]) -> Result<()> {
+        let core = super::Core::<2>::load("Pendulum-v1", state)?;
+        *self = Self {
+            state: core.state,
+            rng: core.rng,
+            steps: core.steps,
+            needs_reset: core.needs_reset,
+            tracker: core.tracker,
+        };
+        obs.copy_from_slice(&self.observe());
+        Ok(())
+    }
 }

@@ -54,6 +54,20 @@ pub trait FlatEnv: Send {
     fn reset_into(&mut self, seed: Option<u64>, obs: &mut [Self::Elem]) -> Result<Info>;
     /// Steps with one action row; writes the next observation into `obs`.
     fn step_into(&mut self, action: &[f32], obs: &mut [Self::Elem]) -> Result<Transition>;
+
+    /// The environment's whole state (dynamics, generator, step counters, episode statistics,
+    /// wrapper buffers), so a checkpoint can resume the episode in flight exactly; `None` when
+    /// the environment cannot, and a resume then starts new episodes.
+    fn save_state(&self) -> Option<Vec<u8>> {
+        None
+    }
+
+    /// Restores what [`save_state`](Self::save_state) returned and writes the current
+    /// observation into `obs`; afterwards the environment steps exactly as the saved one would.
+    fn load_state(&mut self, state: &[u8], obs: &mut [Self::Elem]) -> Result<()> {
+        let _ = (state, obs);
+        Err(Error::NoSnapshot(std::any::type_name::<Self>()))
+    }
 }
 
 /// The index a discrete environment reads from its action row: one value, a whole number in
@@ -159,6 +173,25 @@ impl<E: FlatEnv> VecEnv<E> {
             env.reset_into(seed.map(|s| s.wrapping_add(i as u64)), row)
                 .map(|_| ())
         })?;
+        Ok(&self.obs)
+    }
+
+    /// Every environment's [`FlatEnv::save_state`], or `None` if any cannot save.
+    pub fn save_states(&self) -> Option<Vec<Vec<u8>>> {
+        self.envs.iter().map(FlatEnv::save_state).collect()
+    }
+
+    /// Restores one state per environment (from [`save_states`](Self::save_states)) instead
+    /// of a reset; returns the current observations.
+    pub fn load_states(&mut self, states: &[Vec<u8>]) -> Result<&[E::Elem]> {
+        if states.len() != self.envs.len() {
+            return Err(Error::Snapshot(format!(
+                "{} saved environments for {} environments",
+                states.len(),
+                self.envs.len()
+            )));
+        }
+        self.for_each_env(|i, (env, row, _, _)| env.load_state(&states[i], row))?;
         Ok(&self.obs)
     }
 
