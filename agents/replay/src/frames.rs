@@ -234,6 +234,21 @@ impl FrameReplay {
 
     /// Samples `size` transitions uniformly (with replacement) with n-step returns.
     pub fn sample(&mut self, size: usize, nstep: NStep) -> Result<Batch<u8>> {
+        let mut rng = self.rng.clone();
+        let batch = self.sample_with(size, nstep, &mut rng);
+        self.rng = rng;
+        batch
+    }
+
+    /// Samples as [`sample`](Self::sample) does, drawing from `rng` instead of the buffer's
+    /// own generator (which stays where it was): for draws that must not shift the training
+    /// batches, such as a plasticity probe.
+    pub fn sample_with(
+        &self,
+        size: usize,
+        nstep: NStep,
+        rng: &mut ChaCha8Rng,
+    ) -> Result<Batch<u8>> {
         nstep.validate()?;
         let ranges: Vec<std::ops::Range<u64>> =
             self.streams.iter().map(|s| self.range(s)).collect();
@@ -265,7 +280,7 @@ impl FrameReplay {
                         need: size,
                     });
                 }
-                let mut u = self.rng.random_range(0..total);
+                let mut u = rng.random_range(0..total);
                 let mut pick = None;
                 for (i, r) in ranges.iter().enumerate() {
                     let len = r.end - r.start;
@@ -410,6 +425,10 @@ impl crate::Replay for FrameReplay {
 
     fn sample(&mut self, size: usize, nstep: NStep) -> Result<Batch<u8>> {
         FrameReplay::sample(self, size, nstep)
+    }
+
+    fn sample_with(&self, size: usize, nstep: NStep, rng: &mut ChaCha8Rng) -> Result<Batch<u8>> {
+        FrameReplay::sample_with(self, size, nstep, rng)
     }
 
     fn len(&self) -> usize {

@@ -141,6 +141,14 @@ pub trait Replay: Send + Sized {
     ) -> Result<()>;
     /// Samples `size` transitions uniformly with replacement.
     fn sample(&mut self, size: usize, nstep: NStep) -> Result<Batch<Self::Elem>>;
+    /// Samples as [`sample`](Self::sample) does, drawing from `rng` and leaving the buffer's
+    /// own generator untouched, so the training batches do not depend on these draws.
+    fn sample_with(
+        &self,
+        size: usize,
+        nstep: NStep,
+        rng: &mut rand_chacha::ChaCha8Rng,
+    ) -> Result<Batch<Self::Elem>>;
     /// Transitions that can be sampled.
     fn len(&self) -> usize;
     /// Whether nothing can be sampled.

@@ -109,6 +109,21 @@ impl VectorReplay {
 
     /// Samples `size` transitions uniformly with replacement.
     pub fn sample(&mut self, size: usize, nstep: NStep) -> Result<Batch<f32>> {
+        let mut rng = self.rng.clone();
+        let batch = self.sample_with(size, nstep, &mut rng);
+        self.rng = rng;
+        batch
+    }
+
+    /// Samples as [`sample`](Self::sample) does, drawing from `rng` instead of the buffer's
+    /// own generator (which stays where it was): for draws that must not shift the training
+    /// batches, such as a plasticity probe.
+    pub fn sample_with(
+        &self,
+        size: usize,
+        nstep: NStep,
+        rng: &mut ChaCha8Rng,
+    ) -> Result<Batch<f32>> {
         nstep.validate()?;
         if nstep.n != 1 {
             return Err(Error::Config {
@@ -132,7 +147,7 @@ impl VectorReplay {
             discounts: Vec::with_capacity(size),
         };
         for _ in 0..size {
-            let i = self.rng.random_range(0..self.len());
+            let i = rng.random_range(0..self.len());
             batch.obs.extend_from_slice(&self.obs[i * o..(i + 1) * o]);
             batch
                 .next_obs
@@ -263,6 +278,10 @@ impl crate::Replay for VectorReplay {
 
     fn sample(&mut self, size: usize, nstep: NStep) -> Result<Batch<f32>> {
         VectorReplay::sample(self, size, nstep)
+    }
+
+    fn sample_with(&self, size: usize, nstep: NStep, rng: &mut ChaCha8Rng) -> Result<Batch<f32>> {
+        VectorReplay::sample_with(self, size, nstep, rng)
     }
 
     fn len(&self) -> usize {

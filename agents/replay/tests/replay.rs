@@ -203,3 +203,28 @@ fn save_and_load_round_trip_including_the_sampler() {
     std::fs::write(&path, &bytes[..20]).unwrap();
     assert!(FrameReplay::load(&path).is_err());
 }
+
+/// Draws from a caller's generator (a plasticity probe) leave the training batches as they
+/// would have been: the buffer's own generator does not move.
+#[test]
+fn sampling_with_a_caller_generator_leaves_the_buffer_generator_alone() {
+    use rand::SeedableRng;
+    let nstep = NStep::one(0.9);
+    let (mut a, mut b) = (two_episodes(100), two_episodes(100));
+    let mut probe_rng = rand_chacha::ChaCha8Rng::seed_from_u64(3);
+    let probe = a.sample_with(64, nstep, &mut probe_rng).unwrap();
+    let again = a
+        .sample_with(64, nstep, &mut rand_chacha::ChaCha8Rng::seed_from_u64(3))
+        .unwrap();
+    assert_eq!(probe, again, "same generator state, same draw");
+    assert_eq!(a.sample(64, nstep).unwrap(), b.sample(64, nstep).unwrap());
+
+    let mut v = VectorReplay::new(10, 2, 1, 5).unwrap();
+    for i in 0..15 {
+        let x = i as f32;
+        v.add(&[x, -x], &[1.0], x, &[x + 1.0, 0.0], false).unwrap();
+    }
+    let mut w = v.clone();
+    let _ = v.sample_with(16, nstep, &mut probe_rng).unwrap();
+    assert_eq!(v.sample(16, nstep).unwrap(), w.sample(16, nstep).unwrap());
+}
