@@ -64,6 +64,38 @@ impl DeviceStats {
             .collect()
     }
 
+    /// The sums and their update count as checkpoint tensors (`stats.<tag>`,
+    /// `stats.updates`): a resumed run then logs the same means as one never interrupted.
+    pub fn state_tensors(&self) -> Vec<(String, Tensor)> {
+        let mut out: Vec<(String, Tensor)> = self
+            .names
+            .iter()
+            .zip(&self.sums)
+            .map(|(name, sum)| (format!("stats.{name}"), sum.shallow_clone()))
+            .collect();
+        out.push((
+            "stats.updates".into(),
+            Tensor::from(i64::try_from(self.updates).unwrap_or(i64::MAX)),
+        ));
+        out
+    }
+
+    /// Restores what [`state_tensors`](Self::state_tensors) saved; a checkpoint without them
+    /// (written before they were saved) starts from zero sums.
+    pub fn load_state(&mut self, saved: &[(String, Tensor)]) -> Result<()> {
+        let Ok(updates) = crate::state::find(saved, "stats.updates") else {
+            *self = Self::new(self.names, self.device);
+            return Ok(());
+        };
+        let updates = updates.f_int64_value(&[])?;
+        for (name, sum) in self.names.iter().zip(&mut self.sums) {
+            let value = crate::state::find(saved, &format!("stats.{name}"))?;
+            *sum = value.f_to_kind(Kind::Double)?.f_to_device(self.device)?;
+        }
+        self.updates = u64::try_from(updates).unwrap_or(0);
+        Ok(())
+    }
+
     /// Means since the last call as `(name, mean)` (empty if there was no update), and fresh
     /// sums. Waits for the device.
     pub fn take_means(&mut self) -> Result<Vec<(&'static str, f64)>> {

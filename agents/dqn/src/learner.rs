@@ -461,7 +461,8 @@ impl<T: tch::kind::Element> Dqn<T> {
         )
     }
 
-    /// Everything a checkpoint needs: online and target weights, theta_0 and optimiser state.
+    /// Everything a checkpoint needs: online and target weights, theta_0, optimiser state and
+    /// the loss sums not yet logged.
     pub fn state_tensors(&self) -> NamedTensors {
         let mut out = state::prefixed("online.", &params_of(&self.online_vs));
         out.extend(state::prefixed("target.", &params_of(&self.target_vs)));
@@ -472,6 +473,7 @@ impl<T: tch::kind::Element> Dqn<T> {
             }
         }
         out.extend(self.adam.state_tensors());
+        out.extend(self.stats.state_tensors());
         out
     }
 
@@ -494,6 +496,7 @@ impl<T: tch::kind::Element> Dqn<T> {
             })
             .collect::<Result<Vec<_>>>()?;
         self.initial = ParamSnapshot::from_tensors(initial);
+        self.stats.load_state(tensors)?;
         self.adam.load_state(tensors)
     }
 
