@@ -74,6 +74,14 @@ pub struct LoopConfig {
     #[serde(deserialize_with = "steps::one")]
     #[schemars(with = "u64")]
     pub plasticity_every: u64,
+    /// Observations in the probe batch the plasticity metrics are measured on. At least the
+    /// widest measured layer (512 features in the Nature CNN), or feature ranks are capped by
+    /// the probe instead of the network.
+    pub probe_size: usize,
+    /// `refresh`: a new probe from replay at every measurement (its own generator, seeded by
+    /// the step, so training batches are unchanged by it); `fixed`: one probe drawn when
+    /// learning starts and kept (saved in checkpoints), for curves on the same inputs.
+    pub probe: ProbeMode,
     /// Steps between checkpoints (0 = only at the end and on Ctrl-C/SIGTERM).
     #[serde(deserialize_with = "steps::one")]
     #[schemars(with = "u64")]
@@ -137,6 +145,8 @@ impl Default for LoopConfig {
             eval_envs: 1,
             log_every: 1_000,
             plasticity_every: 10_000,
+            probe_size: 1024,
+            probe: ProbeMode::Refresh,
             checkpoint_every: 100_000,
             checkpoint_replay: false,
             intervention: Method::Fire,
@@ -152,6 +162,19 @@ impl Default for LoopConfig {
             torch_threads: 0,
         }
     }
+}
+
+/// Where the plasticity probe batch comes from (see [`LoopConfig::probe`]).
+#[derive(
+    Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema,
+)]
+#[serde(rename_all = "kebab-case")]
+pub enum ProbeMode {
+    /// A fresh sample from replay at every measurement.
+    #[default]
+    Refresh,
+    /// One sample when learning starts, kept for the whole run.
+    Fixed,
 }
 
 impl LoopConfig {
@@ -193,6 +216,11 @@ impl LoopConfig {
             "an evaluation needs eval_steps or eval_episodes"
         );
         ensure!(self.eval_envs >= 1, "eval_envs must be at least 1");
+        ensure!(
+            (1..=65_536).contains(&self.probe_size),
+            "probe_size must be in 1..=65536, got {}",
+            self.probe_size
+        );
         ensure!(
             self.log_every >= 1 && self.plasticity_every >= 1,
             "log_every and plasticity_every must be positive"

@@ -9,8 +9,10 @@
 //! | replay sampling | the buffer's sampler | `seed` |
 //! | actor `k` | an actor thread's acting generator | `seed * 31 + k` |
 //! | evaluation at step `s` | its environments and its own acting generator | `seed ^ 0xE7A1 ^ s` |
+//! | probe at step `s` | the plasticity probe drawn from replay | ChaCha8 seed `seed`, stream 1, word `s` |
+//! | intervention batch at step `s` | the batch ReDo scores neurons on | ChaCha8 seed `seed`, stream 2, word `s` |
 //!
-//! Evaluation draws from its own stream, so turning it on or off, or changing how often it
+//! Evaluation, probes and intervention batches draw from their own streams, so turning it on or off, or changing how often it
 //! runs, leaves training unchanged. The formulas are the ones the first `atari` loop used, so
 //! runs from before this module reproduce.
 
@@ -57,6 +59,27 @@ impl Seeds {
     /// Actor thread `index`'s acting generator.
     pub fn actor(self, index: usize) -> ChaCha8Rng {
         ChaCha8Rng::seed_from_u64(self.run.wrapping_mul(31).wrapping_add(index as u64))
+    }
+
+    /// The plasticity probe drawn at `step`: a generator of its own, positioned by the step,
+    /// so a probe depends only on the replay's contents and the step (a resumed run draws the
+    /// same one) and never moves the replay's own sampler.
+    pub fn probe(self, step: u64) -> ChaCha8Rng {
+        self.positioned(1, step)
+    }
+
+    /// The batch an intervention that scores neurons (ReDo) draws at `step`, like a training
+    /// batch but from its own stream.
+    pub fn intervention(self, step: u64) -> ChaCha8Rng {
+        self.positioned(2, step)
+    }
+
+    fn positioned(self, stream: u64, step: u64) -> ChaCha8Rng {
+        let mut rng = ChaCha8Rng::seed_from_u64(self.run);
+        rng.set_stream(stream);
+        // 2^20 words per step: far more than any batch draws.
+        rng.set_word_pos(u128::from(step) << 20);
+        rng
     }
 
     /// The evaluation at `step`: environments and acting generator.

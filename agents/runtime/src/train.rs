@@ -18,11 +18,15 @@
 //! thread and the message.
 //!
 //! **Resume.** A checkpoint holds the agent's tensors and [`LoopState`] (counters, scheduler,
-//! the exploration generator). Without a saved replay the loop refills it at random for
-//! `learning_starts` steps; the replay ratio then counts from the end of the refill.
+//! the exploration generator). With `checkpoint_replay` it also holds the replay and, in
+//! synchronous mode, every environment's state ([`FlatEnv::save_state`]) and a fixed probe:
+//! a run killed at any moment and resumed from its last checkpoint then computes exactly what
+//! the uninterrupted run computes (the fault-injection test in `experiments/tests` checks the
+//! weights and every logged row). Without a saved replay the loop refills it at random for
+//! `learning_starts` steps, with new episodes; the replay ratio then counts from the end of
+//! the refill.
 
 use std::collections::BTreeMap;
-use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Condvar, Mutex};
 use std::time::Instant;
@@ -37,7 +41,7 @@ use replay::{NStep, Replay};
 use serde::{Deserialize, Serialize};
 use tch::Tensor;
 
-use crate::config::LoopConfig;
+use crate::config::{LoopConfig, ProbeMode};
 use crate::seeds::Seeds;
 use crate::{checkpoint, MetricsLogger, Progress, RunDir, StopSignal};
 
@@ -170,12 +174,16 @@ struct Learner<'a, A: Agent, R> {
     state: LoopState,
     log: MetricsLogger,
     progress: Progress,
+    /// The fixed probe (`probe = "fixed"`), once learning has started.
     probe: Option<Tensor>,
+    /// Environment states from the checkpoint to continue from, instead of new episodes.
+    resume_envs: Option<Vec<Vec<u8>>>,
+    /// The environments' states when the synchronous loop ended, for the final checkpoint.
+    final_envs: Option<Vec<Vec<u8>>>,
     last_return: Option<f64>,
     sps: (Instant, u64),
     frames_per_step: u64,
     action_dim: usize,
-    replay_path: PathBuf,
     eval_extras: Option<Box<EvalExtras>>,
     /// Runs one evaluation of the agent at a step (it owns the environment factory).
     evaluator: Box<Evaluator<'a, A>>,
@@ -209,7 +217,6 @@ where
     let metrics = setup.agent.plasticity_metrics();
     let mut agent = setup.agent;
     let mut replay = setup.replay;
-    let replay_path = run.checkpoint_dir().join("replay.bin");
     let mut scheduler = Scheduler::new(cfg.schedules(metrics)?);
     let mut rng = seeds.exploration();
     let mut state = LoopState {
@@ -225,19 +232,37 @@ where
     for dir in [run.path().to_owned(), run.checkpoint_dir()] {
         fire::tensor_file::remove_stale_temp_files(&dir)?;
     }
-    let _ = std::fs::remove_file(run.checkpoint_dir().join("replay.partial"));
+    let (mut probe, mut resume_envs) = (None, None);
     // Everything that can fail on a resume happens before the run directory changes.
     if resume {
-        let (tensors, saved): (Vec<(String, Tensor)>, LoopState) =
-            checkpoint::load(&run.checkpoint_dir())?;
-        agent.load_state(&tensors)?;
+        let dir = run.checkpoint_dir();
+        let (tensors, saved): (Vec<(String, Tensor)>, LoopState) = checkpoint::load(&dir)?;
+        let (mine, agents): (Vec<_>, Vec<_>) = tensors
+            .into_iter()
+            .partition(|(n, _)| n.starts_with("loop."));
+        agent.load_state(&agents)?;
         scheduler = scheduler.with_state(saved.scheduler);
         rng = replay::generator_from(&saved.rng)
             .context("checkpoint: exploration generator state")?;
         state = saved;
-        if cfg.checkpoint_replay && replay_path.is_file() {
-            checkpoint::verify_file(&run.checkpoint_dir(), "replay.bin")?;
-            replay = R::load(&replay_path)?;
+        let saved_replay = match cfg.checkpoint_replay {
+            true => checkpoint::file(&dir, "replay")?,
+            false => None,
+        };
+        if let Some(path) = saved_replay {
+            replay = R::load(&path)?;
+            probe = mine
+                .iter()
+                .find(|(n, _)| n == "loop.probe")
+                .map(|(_, t)| t.shallow_clone());
+            let mut envs: Vec<&(String, Tensor)> = mine.iter().collect();
+            envs.sort_by(|a, b| a.0.cmp(&b.0));
+            let envs: Vec<Vec<u8>> = envs
+                .into_iter()
+                .filter(|(n, _)| n.starts_with("loop.env."))
+                .map(|(_, t)| Vec::<u8>::try_from(t).context("checkpoint: environment state"))
+                .collect::<Result<_>>()?;
+            resume_envs = (envs.len() == cfg.envs).then_some(envs);
         } else {
             // Without a saved replay, refill it before learning again.
             state.warmup_until = state.step + cfg.learning_starts;
@@ -263,11 +288,12 @@ where
         seeds,
         rng,
         log,
-        probe: None,
+        probe,
+        resume_envs,
+        final_envs: None,
         last_return: None,
         frames_per_step: setup.frames_per_step,
         action_dim,
-        replay_path,
         eval_extras: setup.eval_extras,
         evaluator: Box::new(evaluator),
     };
@@ -281,10 +307,11 @@ where
     // After an error of the learner itself, a diverged loss above all, the last periodic
     // checkpoint is kept rather than overwritten with weights that may be the cause; the logs
     // are flushed either way.
+    let envs = learner.final_envs.take();
     let saved = match &result {
-        Ok(()) => learner.save(),
+        Ok(()) => learner.save(envs),
         // An actor's failure or a log write error (a full disk): the learner is consistent.
-        Err(e) if e.is::<ActorFailed>() || e.is::<crate::Error>() => learner.save(),
+        Err(e) if e.is::<ActorFailed>() || e.is::<crate::Error>() => learner.save(envs),
         Err(_) => learner.log.flush().map_err(Into::into),
     };
     learner.progress.finish();
@@ -368,11 +395,20 @@ where
     let mut vec = VecEnv::new(envs, cfg.env_threads)?;
     let obs_len = vec.obs_len();
     let part_len = learner.replay.part_len();
-    // Environments restart on resume (their state is not checkpointed), seeded by the step.
-    let mut obs = vec
-        .reset(Some(learner.seeds.reset(learner.state.step)))?
-        .to_vec();
-    learner.start_episodes(0, &obs, obs_len)?;
+    // A resume with the replay and the environments' states continues the episodes in
+    // flight (replay already holds their beginnings); otherwise new episodes start, seeded by
+    // the step.
+    let mut obs = match learner.resume_envs.take() {
+        Some(states) => vec.load_states(&states)?.to_vec(),
+        None => {
+            let obs = vec
+                .reset(Some(learner.seeds.reset(learner.state.step)))?
+                .to_vec();
+            learner.start_episodes(0, &obs, obs_len)?;
+            obs
+        }
+    };
+    let snapshot = |vec: &VecEnv<E>| learner_snapshot(cfg, vec);
     while learner.state.step < cfg.steps {
         if stop.requested() {
             learner.progress.println("stopping: writing a checkpoint");
@@ -384,9 +420,16 @@ where
         let msg = StepMsg::from_step(0, &actions, &step, obs_len, part_len);
         obs.copy_from_slice(step.obs);
         learner.ingest(&msg)?;
-        learner.tick(cfg.envs as u64)?;
+        learner.tick(cfg.envs as u64, &|| snapshot(&vec))?;
     }
+    learner.final_envs = snapshot(&vec);
     Ok(())
+}
+
+/// The environments' states for a checkpoint: only with a saved replay (without it, a resume
+/// starts new episodes anyway), and only if every environment can save its state.
+fn learner_snapshot<E: FlatEnv>(cfg: &LoopConfig, vec: &VecEnv<E>) -> Option<Vec<Vec<u8>>> {
+    cfg.checkpoint_replay.then(|| vec.save_states()).flatten()
 }
 
 /// The rate limiter's view of the run, shared by the learner and its actors.
@@ -511,7 +554,8 @@ where
             };
             let stride = msg.transitions.len() as u64;
             learner.ingest(&msg)?;
-            let intervened = learner.tick(stride)?;
+            // Actors own the environments: a resume starts new episodes.
+            let intervened = learner.tick(stride, &|| None)?;
             {
                 let mut c = shared.lock();
                 c.updates = learner.state.updates;
@@ -693,7 +737,7 @@ impl<A: Agent, R: Replay<Elem = A::Elem>> Learner<'_, A, R> {
     /// Everything after new data: updates, the agent's periodic work, diagnostics, schedule,
     /// logs, evaluation, checkpoints. `stride` is how many steps the data covered. Returns
     /// whether the weights changed in a way actors must see now (an intervention).
-    fn tick(&mut self, stride: u64) -> Result<bool> {
+    fn tick(&mut self, stride: u64, envs: &dyn Fn() -> Option<Vec<Vec<u8>>>) -> Result<bool> {
         let cfg = self.cfg;
         let step = self.state.step;
         let nstep = NStep {
@@ -705,29 +749,32 @@ impl<A: Agent, R: Replay<Elem = A::Elem>> Learner<'_, A, R> {
             self.agent.update(&batch)?;
             self.state.updates += 1;
         }
-        if step > self.state.warmup_until && self.probe.is_none() {
-            self.probe = Some(self.sample_obs()?);
+        let learning = step > self.state.warmup_until && !self.replay.is_empty();
+        if learning && cfg.probe == ProbeMode::Fixed && self.probe.is_none() {
+            self.probe = Some(self.draw_obs(cfg.probe_size, self.seeds.probe(step))?);
         }
         self.agent.after_step(step, stride)?;
         let mut latest: BTreeMap<&str, f64> = BTreeMap::new();
-        if crossed(step, stride, cfg.plasticity_every) {
-            if let Some(p) = &self.probe {
-                latest = self.agent.plasticity(p)?.into_iter().collect();
-                for (k, v) in &latest {
-                    self.log.scalar(&format!("plasticity/{k}"), *v, step)?;
-                }
-                for n in fire::metrics::param_norms(&self.agent.params())? {
-                    self.log.scalar(
-                        &format!("plasticity/weight_norm/{}", n.name),
-                        n.weight_norm,
-                        step,
-                    )?;
-                    self.log.scalar(
-                        &format!("plasticity/grad_norm/{}", n.name),
-                        n.grad_norm,
-                        step,
-                    )?;
-                }
+        if learning && crossed(step, stride, cfg.plasticity_every) {
+            let probe = match &self.probe {
+                Some(p) => p.shallow_clone(),
+                None => self.draw_obs(cfg.probe_size, self.seeds.probe(step))?,
+            };
+            latest = self.agent.plasticity(&probe)?.into_iter().collect();
+            for (k, v) in &latest {
+                self.log.scalar(&format!("plasticity/{k}"), *v, step)?;
+            }
+            for n in fire::metrics::param_norms(&self.agent.params())? {
+                self.log.scalar(
+                    &format!("plasticity/weight_norm/{}", n.name),
+                    n.weight_norm,
+                    step,
+                )?;
+                self.log.scalar(
+                    &format!("plasticity/grad_norm/{}", n.name),
+                    n.grad_norm,
+                    step,
+                )?;
             }
         }
         // Evaluation at an intervention's step sees the network before it, as the FIRE
@@ -754,15 +801,19 @@ impl<A: Agent, R: Replay<Elem = A::Elem>> Learner<'_, A, R> {
             self.sps = (Instant::now(), step);
         }
         if cfg.checkpoint_every > 0 && crossed(step, stride, cfg.checkpoint_every) {
-            self.save()?;
+            self.save(envs())?;
         }
         self.progress.update(step, self.last_return);
         Ok(intervened)
     }
 
-    fn sample_obs(&mut self) -> Result<Tensor> {
-        let b = self.replay.sample(256, NStep::one(self.cfg.gamma as f32))?;
-        let mut shape = vec![256i64];
+    /// `size` observations from replay drawn with `rng` (the replay's own sampler, and so
+    /// the training batches, are left as they were).
+    fn draw_obs(&self, size: usize, mut rng: ChaCha8Rng) -> Result<Tensor> {
+        let b = self
+            .replay
+            .sample_with(size, NStep::one(self.cfg.gamma as f32), &mut rng)?;
+        let mut shape = vec![size as i64];
         shape.extend_from_slice(self.agent.obs_shape());
         Ok(Tensor::from_slice(&b.obs).f_view(shape.as_slice())?)
     }
@@ -770,14 +821,14 @@ impl<A: Agent, R: Replay<Elem = A::Elem>> Learner<'_, A, R> {
     fn intervene(&mut self) -> Result<()> {
         let step = self.state.step;
         let started = Instant::now();
-        // ReDo scores neurons on the probe batch (or a fresh sample before it exists).
-        let probe = match &self.probe {
-            Some(p) => Some(p.shallow_clone()),
-            None if !self.replay.is_empty() => Some(self.sample_obs()?),
-            None => None,
+        // ReDo scores neurons on a training batch, as Sokar et al. do: `batch_size` transitions
+        // drawn like the next update's, from a stream of their own.
+        let batch = match self.replay.is_empty() {
+            true => None,
+            false => Some(self.draw_obs(self.cfg.batch_size, self.seeds.intervention(step))?),
         };
         let method = self.cfg.method();
-        let reports = self.agent.intervene(&method, probe.as_ref())?;
+        let reports = self.agent.intervene(&method, batch.as_ref())?;
         let total_sfe = reports.iter().fold(0.0, |sum, r| sum + r.sfe);
         self.log.scalar("interventions/count", 1.0, step)?;
         self.log.scalar("interventions/sfe", total_sfe, step)?;
@@ -811,7 +862,9 @@ impl<A: Agent, R: Replay<Elem = A::Elem>> Learner<'_, A, R> {
         Ok(())
     }
 
-    fn save(&mut self) -> Result<()> {
+    /// Checkpoints the agent, the loop's state and, with `checkpoint_replay`, the replay, the
+    /// fixed probe and `envs` (the environments' states, when the caller has them).
+    fn save(&mut self, envs: Option<Vec<Vec<u8>>>) -> Result<()> {
         // Losses are checked when they are logged; weights that diverged since then must not
         // replace the last good checkpoint.
         self.agent.check_finite()?;
@@ -823,25 +876,21 @@ impl<A: Agent, R: Replay<Elem = A::Elem>> Learner<'_, A, R> {
                 self.run.path().display()
             );
         }
-        std::fs::create_dir_all(self.run.checkpoint_dir())
-            .with_context(|| format!("creating {}", self.run.checkpoint_dir().display()))?;
         // Logs first: a resume keeps exactly the rows up to the checkpoint's step, so they
         // must be on disk before the checkpoint that claims them.
         self.log.flush()?;
+        let mut writer = checkpoint::Writer::begin(&self.run.checkpoint_dir())?;
+        let mut tensors = self.agent.state_tensors();
         if self.cfg.checkpoint_replay {
-            self.replay.save(&self.replay_path)?;
+            self.replay.save(&writer.path("replay", "bin"))?;
+            if let Some(p) = &self.probe {
+                tensors.push(("loop.probe".into(), p.shallow_clone()));
+            }
+            for (i, env) in envs.into_iter().flatten().enumerate() {
+                tensors.push((format!("loop.env.{i:04}"), Tensor::from_slice(&env)));
+            }
         }
-        let extra: &[&str] = if self.cfg.checkpoint_replay {
-            &["replay.bin"]
-        } else {
-            &[]
-        };
-        checkpoint::save(
-            &self.run.checkpoint_dir(),
-            self.agent.state_tensors(),
-            &self.state,
-            extra,
-        )?;
+        writer.commit(tensors, &self.state)?;
         Ok(())
     }
 }
