@@ -37,6 +37,18 @@ impl Writer {
         self
     }
 
+    pub(crate) fn f64s(&mut self, v: &[f64]) -> &mut Self {
+        self.u64(v.len() as u64);
+        for &x in v {
+            self.f64(x);
+        }
+        self
+    }
+
+    pub(crate) fn u128(&mut self, v: u128) -> &mut Self {
+        self.u64(v as u64).u64((v >> 64) as u64)
+    }
+
     /// Seed, stream and word position: the generator continues with the same numbers.
     pub(crate) fn rng(&mut self, rng: &ChaCha8Rng) -> &mut Self {
         self.bytes(&rng.get_seed());
@@ -95,6 +107,19 @@ impl<'a> Reader<'a> {
         let n = self.u64()?;
         let n = usize::try_from(n).map_err(|_| Error::Snapshot("length overflow".into()))?;
         self.take(n)
+    }
+
+    pub(crate) fn f64s(&mut self) -> Result<Vec<f64>> {
+        let n = self.u64()?;
+        if n > (self.rest.len() / 8) as u64 {
+            return Err(Error::Snapshot("truncated".into()));
+        }
+        (0..n).map(|_| self.f64()).collect()
+    }
+
+    pub(crate) fn u128(&mut self) -> Result<u128> {
+        let lo = self.u64()?;
+        Ok(u128::from(lo) | u128::from(self.u64()?) << 64)
     }
 
     pub(crate) fn rng(&mut self) -> Result<ChaCha8Rng> {

@@ -673,6 +673,81 @@ impl crate::vector::FlatEnv for HumanoidEnv {
     fn step_into(&mut self, action: &[f32], obs: &mut [f32]) -> Result<Transition> {
         HumanoidEnv::step_into(self, action, obs)
     }
+
+    /// MuJoCo's integration state (`mj_getState` with `mjSTATE_INTEGRATION`: time, qpos,
+    /// qvel, act, the solver's warm start, ctrl and applied forces: everything the next
+    /// `mj_step` reads), the observation, the reset generator and the counters. Derived
+    /// quantities need not be saved: every `mj_step` recomputes them from that state first.
+    fn save_state(&self) -> Option<Vec<u8>> {
+        let spec = mujoco_rs::mujoco_c::mjtState::mjSTATE_INTEGRATION as u32;
+        let mut w = crate::snapshot::Writer::new(self.shared.task.name());
+        w.f64s(&self.data.state(spec)).f64s(&self.obs);
+        match &self.rng {
+            Some(rng) => {
+                let (state, inc) = rng.parts();
+                w.u64(1).u128(state).u128(inc)
+            }
+            None => w.u64(0),
+        };
+        let n = &self.warnings;
+        for count in [
+            n.bad_qacc,
+            n.bad_qpos_qvel,
+            n.bad_ctrl,
+            n.other,
+            n.non_finite_obs,
+        ] {
+            w.u64(count);
+        }
+        Some(
+            w.u64(self.steps)
+                .u64(u64::from(self.needs_reset))
+                .tracker(&self.tracker)
+                .finish(),
+        )
+    }
+
+    fn load_state(&mut self, state: &[u8], obs: &mut [f32]) -> Result<()> {
+        check_len(obs.len(), self.obs.len())?;
+        let spec = mujoco_rs::mujoco_c::mjtState::mjSTATE_INTEGRATION as u32;
+        let mut r = crate::snapshot::Reader::new(self.shared.task.name(), state)?;
+        let physics = r.f64s()?;
+        if physics.len() != self.shared.model.state_size(spec) {
+            return Err(Error::Snapshot(format!(
+                "{} physics values for a model with {}",
+                physics.len(),
+                self.shared.model.state_size(spec)
+            )));
+        }
+        let observation = r.f64s()?;
+        if observation.len() != self.obs.len() {
+            return Err(Error::Snapshot("observation length differs".into()));
+        }
+        let rng = match r.u64()? {
+            0 => None,
+            _ => Some(Pcg64::from_parts(r.u128()?, r.u128()?)),
+        };
+        let warnings = SimWarnings {
+            bad_qacc: r.u64()?,
+            bad_qpos_qvel: r.u64()?,
+            bad_ctrl: r.u64()?,
+            other: r.u64()?,
+            non_finite_obs: r.u64()?,
+        };
+        let (steps, needs_reset, tracker) = (r.u64()?, r.u64()? != 0, r.tracker()?);
+        r.finish()?;
+        self.data
+            .set_state(&physics, spec)
+            .map_err(|e| mujoco_error(format!("mj_setState: {e:?}")))?;
+        self.obs = observation;
+        self.rng = rng;
+        self.warnings = warnings;
+        self.steps = steps;
+        self.needs_reset = needs_reset;
+        self.tracker = tracker;
+        copy_f32(&self.obs, obs);
+        Ok(())
+    }
 }
 
 #[cfg(test)]

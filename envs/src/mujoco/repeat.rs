@@ -141,4 +141,28 @@ impl crate::vector::FlatEnv for ActionRepeat {
     fn step_into(&mut self, action: &[f32], obs: &mut [f32]) -> Result<Transition> {
         ActionRepeat::step_into(self, action, obs)
     }
+
+    fn save_state(&self) -> Option<Vec<u8>> {
+        let inner = self.env.save_state()?;
+        let mut w = crate::snapshot::Writer::new("action-repeat");
+        Some(
+            w.u64(self.repeat as u64)
+                .bytes(&inner)
+                .tracker(&self.tracker)
+                .finish(),
+        )
+    }
+
+    fn load_state(&mut self, state: &[u8], obs: &mut [f32]) -> Result<()> {
+        let mut r = crate::snapshot::Reader::new("action-repeat", state)?;
+        if r.u64()? != self.repeat as u64 {
+            return Err(Error::Snapshot("saved with another action repeat".into()));
+        }
+        let inner = r.bytes()?;
+        let tracker = r.tracker()?;
+        r.finish()?;
+        self.env.load_state(inner, obs)?;
+        self.tracker = tracker;
+        Ok(())
+    }
 }

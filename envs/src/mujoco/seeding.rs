@@ -64,6 +64,16 @@ pub struct Pcg64 {
 }
 
 impl Pcg64 {
+    /// The generator's whole state (`state`, `inc`), for snapshots.
+    pub(crate) fn parts(&self) -> (u128, u128) {
+        (self.state, self.inc)
+    }
+
+    /// A generator at the state [`parts`](Self::parts) returned.
+    pub(crate) fn from_parts(state: u128, inc: u128) -> Self {
+        Self { state, inc }
+    }
+
     /// `PCG64(SeedSequence(seed))`.
     pub fn from_seed(seed: u64) -> Self {
         let s = seed_sequence_state(seed);
