@@ -25,11 +25,7 @@ pub const MAX_EPISODE_STEPS: u64 = 500;
 /// at 500 steps. The state is kept in f64 and observed as f32, as in Gymnasium.
 #[derive(Clone, Debug)]
 pub struct CartPole {
-    state: [f64; 4],
-    rng: ChaCha8Rng,
-    steps: u64,
-    needs_reset: bool,
-    tracker: EpisodeTracker,
+    core: super::Core<4>,
 }
 
 impl Default for CartPole {
@@ -42,30 +38,32 @@ impl CartPole {
     /// A new environment; call [`Env::reset`] before stepping.
     pub fn new() -> Self {
         Self {
-            state: [0.0; 4],
-            rng: ChaCha8Rng::seed_from_u64(0),
-            steps: 0,
-            needs_reset: true,
-            tracker: EpisodeTracker::default(),
+            core: super::Core {
+                state: [0.0; 4],
+                rng: ChaCha8Rng::seed_from_u64(0),
+                steps: 0,
+                needs_reset: true,
+                tracker: EpisodeTracker::default(),
+            },
         }
     }
 
     /// Starts an episode from an exact state `[x, x_dot, theta, theta_dot]`.
     pub fn set_state(&mut self, state: [f64; 4]) -> Vec<f32> {
-        self.state = state;
-        self.steps = 0;
-        self.needs_reset = false;
-        self.tracker.clear();
+        self.core.state = state;
+        self.core.steps = 0;
+        self.core.needs_reset = false;
+        self.core.tracker.clear();
         self.observe()
     }
 
     /// The exact internal state.
     pub fn state(&self) -> [f64; 4] {
-        self.state
+        self.core.state
     }
 
     fn observe(&self) -> Vec<f32> {
-        self.state.iter().map(|&v| v as f32).collect()
+        self.core.state.iter().map(|&v| v as f32).collect()
     }
 }
 
@@ -92,14 +90,14 @@ impl Env for CartPole {
 
     fn reset(&mut self, seed: Option<u64>) -> Result<(Vec<f32>, Info)> {
         if let Some(seed) = seed {
-            self.rng = ChaCha8Rng::seed_from_u64(seed);
+            self.core.rng = ChaCha8Rng::seed_from_u64(seed);
         }
-        let state = std::array::from_fn(|_| self.rng.random_range(-0.05..0.05));
+        let state = std::array::from_fn(|_| self.core.rng.random_range(-0.05..0.05));
         Ok((self.set_state(state), Info::default()))
     }
 
     fn step(&mut self, action: &usize) -> Result<Step<Vec<f32>>> {
-        if self.needs_reset {
+        if self.core.needs_reset {
             return Err(Error::NeedsReset);
         }
         let force = match action {
@@ -112,27 +110,27 @@ impl Env for CartPole {
                 })
             }
         };
-        let [x, x_dot, theta, theta_dot] = self.state;
+        let [x, x_dot, theta, theta_dot] = self.core.state;
         let (sin, cos) = theta.sin_cos();
         let temp = (force + POLE_MASS_LENGTH * theta_dot * theta_dot * sin) / TOTAL_MASS;
         let theta_acc = (GRAVITY * sin - cos * temp)
             / (HALF_LENGTH * (4.0 / 3.0 - MASS_POLE * cos * cos / TOTAL_MASS));
         let x_acc = temp - POLE_MASS_LENGTH * theta_acc * cos / TOTAL_MASS;
         // Explicit Euler, in Gymnasium's order.
-        self.state = [
+        self.core.state = [
             x + TAU * x_dot,
             x_dot + TAU * x_acc,
             theta + TAU * theta_dot,
             theta_dot + TAU * theta_acc,
         ];
-        self.steps += 1;
-        let [x, _, theta, _] = self.state;
+        self.core.steps += 1;
+        let [x, _, theta, _] = self.core.state;
         let terminated = !(-X_THRESHOLD..=X_THRESHOLD).contains(&x)
             || !(-THETA_THRESHOLD..=THETA_THRESHOLD).contains(&theta);
-        let truncated = !terminated && self.steps >= MAX_EPISODE_STEPS;
+        let truncated = !terminated && self.core.steps >= MAX_EPISODE_STEPS;
         let reward = 1.0;
-        self.needs_reset = terminated || truncated;
-        let episode = self.tracker.record(reward, self.needs_reset);
+        self.core.needs_reset = terminated || truncated;
+        let episode = self.core.tracker.record(reward, self.core.needs_reset);
         Ok(Step {
             obs: self.observe(),
             reward,
@@ -167,25 +165,11 @@ impl FlatEnv for CartPole {
     }
 
     fn save_state(&self) -> Option<Vec<u8>> {
-        let core = super::Core {
-            state: self.state,
-            rng: self.rng.clone(),
-            steps: self.steps,
-            needs_reset: self.needs_reset,
-            tracker: self.tracker,
-        };
-        Some(core.save("CartPole-v1"))
+        Some(self.core.save("CartPole-v1"))
     }
 
     fn load_state(&mut self, state: &[u8], obs: &mut [f32]) -> Result<()> {
-        let core = super::Core::<4>::load("CartPole-v1", state)?;
-        *self = Self {
-            state: core.state,
-            rng: core.rng,
-            steps: core.steps,
-            needs_reset: core.needs_reset,
-            tracker: core.tracker,
-        };
+        self.core = super::Core::load("CartPole-v1", state)?;
         obs.copy_from_slice(&self.observe());
         Ok(())
     }

@@ -42,6 +42,7 @@ fn step_flat<E: crate::Env<Obs = Vec<f32>>>(
 
 /// What a classic environment is made of: its state in f64, its generator, the step count
 /// towards the time limit, whether it needs a reset, and the episode statistics so far.
+#[derive(Clone, Debug)]
 struct Core<const N: usize> {
     state: [f64; N],
     rng: rand_chacha::ChaCha8Rng,

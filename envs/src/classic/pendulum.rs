@@ -24,11 +24,7 @@ pub const MAX_EPISODE_STEPS: u64 = 200;
 /// never terminates, truncated at 200 steps.
 #[derive(Clone, Debug)]
 pub struct Pendulum {
-    state: [f64; 2],
-    rng: ChaCha8Rng,
-    steps: u64,
-    needs_reset: bool,
-    tracker: EpisodeTracker,
+    core: super::Core<2>,
 }
 
 impl Default for Pendulum {
@@ -41,30 +37,32 @@ impl Pendulum {
     /// A new environment; call [`Env::reset`] before stepping.
     pub fn new() -> Self {
         Self {
-            state: [0.0; 2],
-            rng: ChaCha8Rng::seed_from_u64(0),
-            steps: 0,
-            needs_reset: true,
-            tracker: EpisodeTracker::default(),
+            core: super::Core {
+                state: [0.0; 2],
+                rng: ChaCha8Rng::seed_from_u64(0),
+                steps: 0,
+                needs_reset: true,
+                tracker: EpisodeTracker::default(),
+            },
         }
     }
 
     /// Starts an episode from an exact state `[theta, theta_dot]`.
     pub fn set_state(&mut self, state: [f64; 2]) -> Vec<f32> {
-        self.state = state;
-        self.steps = 0;
-        self.needs_reset = false;
-        self.tracker.clear();
+        self.core.state = state;
+        self.core.steps = 0;
+        self.core.needs_reset = false;
+        self.core.tracker.clear();
         self.observe()
     }
 
     /// The exact internal state.
     pub fn state(&self) -> [f64; 2] {
-        self.state
+        self.core.state
     }
 
     fn observe(&self) -> Vec<f32> {
-        let [theta, theta_dot] = self.state;
+        let [theta, theta_dot] = self.core.state;
         vec![theta.cos() as f32, theta.sin() as f32, theta_dot as f32]
     }
 }
@@ -93,15 +91,15 @@ impl Env for Pendulum {
 
     fn reset(&mut self, seed: Option<u64>) -> Result<(Vec<f32>, Info)> {
         if let Some(seed) = seed {
-            self.rng = ChaCha8Rng::seed_from_u64(seed);
+            self.core.rng = ChaCha8Rng::seed_from_u64(seed);
         }
-        let theta = self.rng.random_range(-PI..PI);
-        let theta_dot = self.rng.random_range(-1.0..1.0);
+        let theta = self.core.rng.random_range(-PI..PI);
+        let theta_dot = self.core.rng.random_range(-1.0..1.0);
         Ok((self.set_state([theta, theta_dot]), Info::default()))
     }
 
     fn step(&mut self, action: &[f32; 1]) -> Result<Step<Vec<f32>>> {
-        if self.needs_reset {
+        if self.core.needs_reset {
             return Err(Error::NeedsReset);
         }
         if action[0].is_nan() {
@@ -112,7 +110,7 @@ impl Env for Pendulum {
         }
         // Gymnasium clips the f32 action and keeps it in f32; u^2 is then formed in f32.
         let u = action[0].clamp(-MAX_TORQUE as f32, MAX_TORQUE as f32);
-        let [theta, theta_dot] = self.state;
+        let [theta, theta_dot] = self.core.state;
         let cost = angle_normalize(theta).powi(2)
             + 0.1 * theta_dot.powi(2)
             + f64::from(0.001f32 * (u * u));
@@ -121,12 +119,12 @@ impl Env for Pendulum {
                 + f64::from(3.0f32 / (MASS * LENGTH * LENGTH) as f32 * u))
                 * DT)
             .clamp(-MAX_SPEED, MAX_SPEED);
-        self.state = [theta + new_theta_dot * DT, new_theta_dot];
-        self.steps += 1;
-        let truncated = self.steps >= MAX_EPISODE_STEPS;
-        self.needs_reset = truncated;
+        self.core.state = [theta + new_theta_dot * DT, new_theta_dot];
+        self.core.steps += 1;
+        let truncated = self.core.steps >= MAX_EPISODE_STEPS;
+        self.core.needs_reset = truncated;
         let reward = -cost;
-        let episode = self.tracker.record(reward, truncated);
+        let episode = self.core.tracker.record(reward, truncated);
         Ok(Step {
             obs: self.observe(),
             reward,
@@ -164,25 +162,11 @@ impl FlatEnv for Pendulum {
     }
 
     fn save_state(&self) -> Option<Vec<u8>> {
-        let core = super::Core {
-            state: self.state,
-            rng: self.rng.clone(),
-            steps: self.steps,
-            needs_reset: self.needs_reset,
-            tracker: self.tracker,
-        };
-        Some(core.save("Pendulum-v1"))
+        Some(self.core.save("Pendulum-v1"))
     }
 
     fn load_state(&mut self, state: &[u8], obs: &mut [f32]) -> Result<()> {
-        let core = super::Core::<2>::load("Pendulum-v1", state)?;
-        *self = Self {
-            state: core.state,
-            rng: core.rng,
-            steps: core.steps,
-            needs_reset: core.needs_reset,
-            tracker: core.tracker,
-        };
+        self.core = super::Core::load("Pendulum-v1", state)?;
         obs.copy_from_slice(&self.observe());
         Ok(())
     }
