@@ -18,7 +18,7 @@ fn plain() -> AtariConfig {
         fire_reset: false,
         terminal_on_life_loss: false,
         clip_rewards: false,
-        ..AtariConfig::paper()
+        ..AtariConfig::nature()
     }
 }
 
@@ -27,7 +27,7 @@ const FRAME: usize = 84 * 84;
 #[test]
 fn same_seed_same_trajectory_bit_for_bit() {
     let run = |seed| {
-        let mut e = env("Breakout", AtariConfig::paper());
+        let mut e = env("Breakout", AtariConfig::nature());
         let (mut all, _) = e.reset(Some(seed)).unwrap();
         let mut rewards = Vec::new();
         for t in 0..400usize {
@@ -59,7 +59,7 @@ fn life_loss_ends_the_learning_episode_but_stats_cover_the_game() {
         "Breakout",
         AtariConfig {
             clip_rewards: true,
-            ..AtariConfig::paper()
+            ..AtariConfig::nature()
         },
     );
     e.reset(Some(3)).unwrap();
@@ -358,7 +358,7 @@ fn async_vector_env_steps_each_game_as_if_alone() {
     // emulator's and the wrapper's generators both matter.
     let cfg = AtariConfig {
         max_episode_frames: 400,
-        ..AtariConfig::paper()
+        ..AtariConfig::nature()
     };
     let n = 4;
     let action_of = |env: usize, t: usize| (t * 7 + env) % 4;

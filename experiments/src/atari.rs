@@ -1,26 +1,47 @@
 //! `atari`: DQN on an Atari game with FIRE (or a baseline) on a schedule. Configuration and
 //! glue; the loop is `runtime::train`.
 
+use anyhow::bail;
 use anyhow::Result;
 use dqn::{Architecture, Dqn};
 use envs::atari::games::{locate_rom, rom_dir};
 use envs::atari::{AtariConfig, AtariEnv};
 use replay::FrameReplay;
-use runtime::config::LoopConfig;
+use runtime::config::{self as keys, LoopConfig, Sections};
 use runtime::{EnvPurpose, Outcome, RunDir, Seeds, Setup};
 use serde::{Deserialize, Serialize};
 
 use crate::cli::Experiment;
 use crate::dqn_keys::DqnKeys;
 
-/// Which preprocessing protocol.
+/// Which protocol: the environment's preprocessing and the defaults of every key that differs
+/// between protocols (see [`AtariRunConfig::preset`]).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(rename_all = "kebab-case")]
 pub enum Protocol {
-    /// The FIRE paper's (NoFrameskip-v4 style with sticky actions 0.25).
-    Paper,
-    /// Machado et al. (2018), Gymnasium v5.
+    /// The FIRE reference code's DQN protocol (isaac7778/FIRE `rl/dqn/cleanrl/dqn_atari.py`):
+    /// step-level sticky actions, no extra wrappers, 100k-step limit, replay ratio 1, epsilon
+    /// held at 1 until learning starts, evaluation on 4 environments.
+    FirePaper,
+    /// Mnih et al. (2015) preprocessing as CleanRL's `dqn_atari.py` (life-loss terminal, FIRE
+    /// on reset, no-op starts, ALE's per-frame sticky actions), one update per 4 steps.
+    Nature,
+    /// Machado et al. (2018), Gymnasium v5, one update per 4 steps.
     Machado,
+}
+
+impl Protocol {
+    /// The names a config may use.
+    pub const NAMES: &'static str = "fire-paper, nature, machado";
+
+    /// The name a config uses.
+    pub fn name(self) -> &'static str {
+        match self {
+            Protocol::FirePaper => "fire-paper",
+            Protocol::Nature => "nature",
+            Protocol::Machado => "machado",
+        }
+    }
 }
 
 /// The environment's keys.
@@ -29,7 +50,9 @@ pub enum Protocol {
 pub struct AtariKeys {
     /// Game, as `atari-env list` prints it.
     pub game: String,
-    /// Preprocessing protocol: paper or machado.
+    /// Protocol: fire-paper (the FIRE reference's), nature (Mnih et al. 2015 as CleanRL) or
+    /// machado (Machado et al. 2018). It sets the preprocessing and the defaults of
+    /// replay_ratio, eval_envs and epsilon_hold_warmup.
     pub protocol: Protocol,
 }
 
@@ -37,14 +60,15 @@ impl Default for AtariKeys {
     fn default() -> Self {
         Self {
             game: "Breakout".into(),
-            protocol: Protocol::Paper,
+            protocol: Protocol::FirePaper,
         }
     }
 }
 
 /// Everything an `atari` run is configured by: the loop's keys, the game's and DQN's, in one
-/// flat key space. Defaults are the FIRE paper's DQN protocol (FIRE.md section 3).
-#[derive(Clone, Debug, Default, PartialEq)]
+/// flat key space. Defaults are those of the chosen protocol ([`AtariRunConfig::preset`]);
+/// without one, the FIRE reference's DQN protocol (FIRE.md section 3).
+#[derive(Clone, Debug, PartialEq)]
 pub struct AtariRunConfig {
     /// The loop.
     pub run: LoopConfig,
@@ -54,17 +78,98 @@ pub struct AtariRunConfig {
     pub dqn: DqnKeys,
 }
 
-runtime::sections!(AtariRunConfig {
-    run: LoopConfig,
-    env: AtariKeys,
-    dqn: DqnKeys,
-});
+impl Default for AtariRunConfig {
+    fn default() -> Self {
+        Self::preset(Protocol::FirePaper)
+    }
+}
+
+/// Like `runtime::sections!`, except that the defaults a table is read over are those of the
+/// protocol the table names.
+impl Sections for AtariRunConfig {
+    fn keys() -> Vec<&'static str> {
+        let mut keys = Vec::new();
+        keys.extend_from_slice(keys::field_names::<LoopConfig>());
+        keys.extend_from_slice(keys::field_names::<AtariKeys>());
+        keys.extend_from_slice(keys::field_names::<DqnKeys>());
+        keys
+    }
+
+    fn from_table(mut table: toml::Table) -> Result<Self> {
+        keys::reject_unknown(&table, &Self::keys())?;
+        let defaults = Self::preset(protocol_of(&table)?);
+        Ok(Self {
+            run: keys::section(&mut table, &defaults.run)?,
+            env: keys::section(&mut table, &defaults.env)?,
+            dqn: keys::section(&mut table, &defaults.dqn)?,
+        })
+    }
+
+    fn to_table(&self) -> Result<toml::Table> {
+        let mut table = keys::table_of(&self.run)?;
+        table.extend(keys::table_of(&self.env)?);
+        table.extend(keys::table_of(&self.dqn)?);
+        Ok(table)
+    }
+
+    fn key_docs() -> Vec<(String, String)> {
+        let mut docs = keys::docs_of::<LoopConfig>();
+        docs.extend(keys::docs_of::<AtariKeys>());
+        docs.extend(keys::docs_of::<DqnKeys>());
+        docs
+    }
+}
+
+/// The protocol a table names (the default without one); the old name `paper` is an error
+/// that names the new ones.
+fn protocol_of(table: &toml::Table) -> Result<Protocol> {
+    let Some(value) = table.get("protocol") else {
+        return Ok(AtariKeys::default().protocol);
+    };
+    if value.as_str() == Some("paper") {
+        bail!(
+            "protocol `paper` no longer exists: use `nature` for what it was (Mnih et al. 2015 \
+             preprocessing as CleanRL, one update per 4 steps) or `fire-paper` for the FIRE \
+             reference's protocol (the default)"
+        );
+    }
+    Protocol::deserialize(value.clone())
+        .map_err(|_| anyhow::anyhow!("unknown protocol {value} (known: {})", Protocol::NAMES))
+}
 
 impl AtariRunConfig {
+    /// Every key's default under `protocol`. Only these differ between protocols:
+    ///
+    /// | key | fire-paper | nature, machado |
+    /// |---|---|---|
+    /// | `replay_ratio` | 1 (4 updates per vector step of 4 envs) | 0.25 |
+    /// | `eval_envs` | 4 | 1 |
+    /// | `epsilon_hold_warmup` | true (1 until `learning_starts`, then the decay) | false |
+    ///
+    /// plus the preprocessing ([`AtariConfig::fire_paper`], [`AtariConfig::nature`],
+    /// [`AtariConfig::machado`]).
+    pub fn preset(protocol: Protocol) -> Self {
+        let mut cfg = Self {
+            run: LoopConfig::default(),
+            env: AtariKeys {
+                protocol,
+                ..AtariKeys::default()
+            },
+            dqn: DqnKeys::default(),
+        };
+        if protocol == Protocol::FirePaper {
+            cfg.run.replay_ratio = 1.0;
+            cfg.run.eval_envs = 4;
+            cfg.dqn.epsilon_hold_warmup = true;
+        }
+        cfg
+    }
+
     /// The environment preprocessing.
     pub fn atari_config(&self) -> AtariConfig {
         match self.env.protocol {
-            Protocol::Paper => AtariConfig::paper(),
+            Protocol::FirePaper => AtariConfig::fire_paper(),
+            Protocol::Nature => AtariConfig::nature(),
             Protocol::Machado => AtariConfig::machado(),
         }
     }
@@ -102,8 +207,9 @@ impl Experiment for AtariRunConfig {
 
     fn describe(&self) -> Result<String> {
         Ok(format!(
-            "{} with {} ({}), {} steps, {} envs, device {:?}",
+            "{} ({} protocol) with {} ({}), {} steps, {} envs, device {:?}",
             self.env.game,
+            self.env.protocol.name(),
             self.run.intervention,
             self.run.schedule_text(dqn::PLASTICITY_METRICS)?,
             fire::schedule::format_steps(self.run.steps),

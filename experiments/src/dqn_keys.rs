@@ -29,6 +29,9 @@ pub struct DqnKeys {
     pub epsilon_end: f64,
     /// Fraction of `steps` over which epsilon decays linearly.
     pub exploration_fraction: f64,
+    /// Hold epsilon at epsilon_start until learning_starts and decay from there (the FIRE
+    /// reference); false decays from step 0 (CleanRL).
+    pub epsilon_hold_warmup: bool,
     /// Epsilon during evaluation.
     pub eval_epsilon: f64,
     /// Hidden widths of the MLP Q-network (vector observations only).
@@ -54,6 +57,7 @@ impl Default for DqnKeys {
             epsilon_start: 1.0,
             epsilon_end: 0.01,
             exploration_fraction: 0.1,
+            epsilon_hold_warmup: false,
             eval_epsilon: 0.001,
             hidden: vec![64, 64],
             reset_head: parts.reset_head,
@@ -80,7 +84,11 @@ impl DqnKeys {
             epsilon: EpsilonSchedule {
                 start: self.epsilon_start,
                 end: self.epsilon_end,
-                hold_until: 0,
+                hold_until: if self.epsilon_hold_warmup {
+                    run.learning_starts
+                } else {
+                    0
+                },
                 decay_steps: (self.exploration_fraction * run.steps as f64).max(1.0),
             },
             eval_epsilon: self.eval_epsilon,

@@ -75,6 +75,8 @@ fn short_run_with_fire_logs_checkpoints_and_resumes() {
         "1000",
     ];
     let mut args = vec![
+        "--protocol",
+        "nature",
         "--game",
         "Breakout",
         "--steps",
@@ -250,22 +252,219 @@ fn bad_input_fails_before_any_work() {
     );
 }
 
+/// The resolved configuration `--dry-run` prints, as a table.
+fn dry_run(args: &[&str]) -> toml::Table {
+    let mut all = vec!["--dry-run"];
+    all.extend_from_slice(args);
+    let out = atari(&all);
+    assert!(
+        out.status.success(),
+        "{args:?}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    toml::from_str(&String::from_utf8_lossy(&out.stdout)).unwrap()
+}
+
 #[test]
 fn shipped_configs_parse_and_validate() {
-    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("configs");
-    let mut n = 0;
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("configs/fire-paper");
+    let mut seen = Vec::new();
     for entry in std::fs::read_dir(&dir).unwrap() {
         let path = entry.unwrap().path();
-        if path.extension().is_some_and(|e| e == "toml") {
-            let table = runtime::config::read_table(&path).unwrap_or_else(|e| panic!("{e:#}"));
-            let cfg = experiments::atari::AtariRunConfig::from_table(table)
-                .unwrap_or_else(|e| panic!("{}: {e:#}", path.display()));
-            cfg.validate()
-                .unwrap_or_else(|e| panic!("{}: {e:#}", path.display()));
-            n += 1;
+        if path.extension().is_none_or(|e| e != "toml") {
+            continue;
+        }
+        let name = path.file_stem().unwrap().to_string_lossy().into_owned();
+        let (game, method) = name.split_once('-').unwrap();
+        let table = runtime::config::read_table(&path).unwrap_or_else(|e| panic!("{e:#}"));
+        let cfg = experiments::atari::AtariRunConfig::from_table(table)
+            .unwrap_or_else(|e| panic!("{}: {e:#}", path.display()));
+        cfg.validate()
+            .unwrap_or_else(|e| panic!("{}: {e:#}", path.display()));
+        // What the binary resolves from the file: the reference's protocol, the run the
+        // file's name says.
+        let t = dry_run(&["--config", path.to_str().unwrap()]);
+        assert_eq!(t["game"].as_str(), Some(game), "{name}");
+        assert_eq!(t["intervention"].as_str(), Some(method), "{name}");
+        assert_eq!(t["protocol"].as_str(), Some("fire-paper"), "{name}");
+        assert_eq!(t["steps"].as_integer(), Some(2_500_000), "{name}");
+        assert_eq!(t["replay_ratio"].as_float(), Some(1.0), "{name}");
+        let fire_at: Vec<i64> = t["fire_at"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|v| v.as_integer().unwrap())
+            .collect();
+        let expected: &[i64] = if method == "none" { &[] } else { &[1_250_000] };
+        assert_eq!(fire_at, expected, "{name}");
+        seen.push(name);
+    }
+    seen.sort();
+    let mut expected = Vec::new();
+    for game in ["Asterix", "BeamRider", "DemonAttack"] {
+        for method in [
+            "fire",
+            "full-reset",
+            "none",
+            "plasticity-injection",
+            "shrink-perturb",
+        ] {
+            expected.push(format!("{game}-{method}"));
         }
     }
-    assert!(n >= 3, "expected the paper's configs in {}", dir.display());
+    assert_eq!(seen, expected);
+    // The old `paper-<Game>.toml` files (the removed `paper` protocol) are gone.
+    let top = Path::new(env!("CARGO_MANIFEST_DIR")).join("configs");
+    for entry in std::fs::read_dir(&top).unwrap() {
+        let name = entry.unwrap().file_name().to_string_lossy().into_owned();
+        assert!(!name.starts_with("paper-"), "{name} is left over");
+    }
+}
+
+#[test]
+fn fire_paper_is_the_default_and_resolves_to_the_reference_values() {
+    let t = dry_run(&[]);
+    let int = |k: &str| t[k].as_integer().unwrap_or_else(|| panic!("{k}"));
+    let float = |k: &str| t[k].as_float().unwrap_or_else(|| panic!("{k}"));
+    assert_eq!(t["protocol"].as_str(), Some("fire-paper"));
+    // rl/dqn/cleanrl/dqn_atari.py's Args and constants.
+    assert_eq!(float("replay_ratio"), 1.0);
+    assert_eq!(int("eval_envs"), 4);
+    assert_eq!(t["epsilon_hold_warmup"].as_bool(), Some(true));
+    assert_eq!(int("steps"), 2_500_000);
+    assert_eq!(int("envs"), 4);
+    assert_eq!(int("buffer_size"), 1_000_000);
+    assert_eq!(int("learning_starts"), 20_000);
+    assert_eq!(int("batch_size"), 32);
+    assert_eq!(int("target_update_every"), 2_000);
+    assert_eq!(float("target_tau"), 1.0);
+    assert_eq!(float("gamma"), 0.99);
+    assert_eq!(float("learning_rate"), 6.25e-5);
+    assert_eq!(float("adam_eps"), 1.5e-4);
+    assert_eq!(float("epsilon_start"), 1.0);
+    assert_eq!(float("epsilon_end"), 0.01);
+    assert_eq!(float("exploration_fraction"), 0.1);
+    assert_eq!(float("eval_epsilon"), 0.001);
+    assert_eq!(int("eval_every"), 250_000);
+    assert_eq!(int("eval_steps"), 125_000);
+    assert_eq!(int("n_step"), 1);
+    assert_eq!(t["loss"].as_str(), Some("huber"));
+    assert_eq!(t["double_dqn"].as_bool(), Some(false));
+    // The other protocols keep their own defaults; a key set explicitly beats the preset.
+    for protocol in ["nature", "machado"] {
+        let t = dry_run(&["--protocol", protocol]);
+        assert_eq!(t["replay_ratio"].as_float(), Some(0.25), "{protocol}");
+        assert_eq!(t["eval_envs"].as_integer(), Some(1), "{protocol}");
+        assert_eq!(
+            t["epsilon_hold_warmup"].as_bool(),
+            Some(false),
+            "{protocol}"
+        );
+    }
+    let t = dry_run(&["--set", "replay_ratio=0.5", "--set", "eval_envs=2"]);
+    assert_eq!(t["replay_ratio"].as_float(), Some(0.5));
+    assert_eq!(t["eval_envs"].as_integer(), Some(2));
+}
+
+#[test]
+fn the_old_paper_protocol_is_one_error_naming_the_new_ones() {
+    let tmp = tempfile::tempdir().unwrap();
+    let run = tmp.path().join("never");
+    let r = run.to_str().unwrap();
+    let needle = "protocol `paper` no longer exists: use `nature`";
+    assert_clean_failure(&["--protocol", "paper", "--run-dir", r], needle, Some(&run));
+    let old = tmp.path().join("old.toml");
+    std::fs::write(&old, "game = \"Asterix\"\nprotocol = \"paper\"\n").unwrap();
+    assert_clean_failure(
+        &["--config", old.to_str().unwrap(), "--run-dir", r],
+        "`fire-paper` for the FIRE reference's protocol",
+        Some(&run),
+    );
+    assert_clean_failure(
+        &["--protocol", "papr", "--run-dir", r],
+        "unknown protocol \"papr\" (known: fire-paper, nature, machado)",
+        Some(&run),
+    );
+}
+
+#[test]
+fn fire_paper_epsilon_is_one_until_learning_starts_then_reaches_the_end_at_270k() {
+    use experiments::atari::{AtariRunConfig, Protocol};
+    let cfg = AtariRunConfig::preset(Protocol::FirePaper);
+    let eps = cfg.dqn.dqn_config(&cfg.run).epsilon;
+    for step in [0, 4, 10_000, 19_996, 20_000] {
+        assert_eq!(eps.at(step), 1.0, "step {step}");
+    }
+    assert!(eps.at(20_004) < 1.0);
+    // Halfway through the 250k decay.
+    assert!(
+        (eps.at(145_000) - 0.505).abs() < 1e-12,
+        "{}",
+        eps.at(145_000)
+    );
+    assert!(eps.at(269_996) > 0.01 + 1e-6);
+    for step in [270_000, 270_004, 1_250_000, 2_500_000] {
+        // 1 + (0.01 - 1) is 0.010000000000000009 in f64.
+        assert!(
+            (eps.at(step) - 0.01).abs() < 1e-15,
+            "step {step}: {}",
+            eps.at(step)
+        );
+    }
+    // The nature protocol decays from step 0, as CleanRL.
+    let nature = AtariRunConfig::preset(Protocol::Nature);
+    let eps = nature.dqn.dqn_config(&nature.run).epsilon;
+    assert!(eps.at(20_000) < 1.0);
+    assert!((eps.at(250_000) - 0.01).abs() < 1e-15);
+}
+
+#[test]
+fn fire_paper_does_one_update_per_transition_after_learning_starts() {
+    let tmp = tempfile::tempdir().unwrap();
+    let run = tmp.path().join("rr1");
+    let out = atari(&[
+        "--game",
+        "Pong",
+        "--steps",
+        "1600",
+        "--learning-starts",
+        "1000",
+        "--intervention",
+        "none",
+        "--eval-every",
+        "0",
+        "--buffer-size",
+        "10k",
+        "--device",
+        "cpu",
+        "--set",
+        "log_every=200",
+        "--run-dir",
+        run.to_str().unwrap(),
+    ]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let csv = std::fs::read_to_string(run.join("metrics.csv")).unwrap();
+    let mut rows = 0;
+    for line in csv.lines().filter(|l| l.contains(",charts/updates,")) {
+        let cells: Vec<&str> = line.split(',').collect();
+        let step: i64 = cells[0].parse().unwrap();
+        let updates: f64 = cells[3].parse().unwrap();
+        let after_start = (step - 1000).max(0) as f64;
+        // Within one vector step (4 transitions) of one update per transition.
+        assert!(
+            (updates - after_start).abs() <= 4.0,
+            "step {step}: {updates} updates"
+        );
+        rows += 1;
+    }
+    assert!(rows >= 3, "charts/updates rows: {rows}\n{csv}");
+    let state: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(run.join("checkpoint/state.json")).unwrap()).unwrap();
+    assert_eq!(state["state"]["updates"], 600, "1600 - 1000 transitions");
 }
 
 #[test]
@@ -273,6 +472,8 @@ fn actor_threads_hold_the_replay_ratio() {
     let tmp = tempfile::tempdir().unwrap();
     let run = tmp.path().join("threaded");
     let out = atari(&[
+        "--protocol",
+        "nature",
         "--steps",
         "2400",
         "--envs",

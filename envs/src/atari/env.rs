@@ -42,6 +42,13 @@ pub struct AtariEnv {
     needs_reset: bool,
     /// Frames since the game was reset, for the episode cap.
     episode_frames: u64,
+    /// The action index the last step executed, for step-level sticky actions (NOOP after a
+    /// reset).
+    sticky_action: usize,
+    /// The ALE code every frame of the last step received.
+    last_code: i32,
+    /// When set, the RGB screens of the last two frames of each step (for measurements).
+    rgb_screens: Option<[Vec<u8>; 2]>,
     episode_return: f64,
     episode_steps: u64,
 }
@@ -87,6 +94,9 @@ impl AtariEnv {
             fresh_seed: Some(seed),
             needs_reset: true,
             episode_frames: 0,
+            sticky_action: 0,
+            last_code: 0,
+            rgb_screens: None,
             episode_return: 0.0,
             episode_steps: 0,
         })
@@ -120,6 +130,39 @@ impl AtariEnv {
     /// Emulator frames since the game started.
     pub fn episode_frames(&self) -> u64 {
         self.episode_frames
+    }
+
+    /// Agent steps since the game started.
+    pub fn episode_steps(&self) -> u64 {
+        self.episode_steps
+    }
+
+    /// Measurement aid: from now on keep the RGB screens (`height * width * 3` bytes each) of
+    /// the last two frames of every step, the ones the observation max-pools.
+    #[doc(hidden)]
+    pub fn keep_rgb_screens(&mut self) {
+        let (h, w) = self.ale.screen_size();
+        self.rgb_screens = Some([vec![0; h * w * 3], vec![0; h * w * 3]]);
+    }
+
+    /// The RGB screens kept by [`keep_rgb_screens`](Self::keep_rgb_screens), older first.
+    #[doc(hidden)]
+    pub fn rgb_screens(&self) -> Option<&[Vec<u8>; 2]> {
+        self.rgb_screens.as_ref()
+    }
+
+    /// The grayscale screens of the last two frames of the last step, older first (the ones the
+    /// newest frame max-pools; equal when pooling is off or the step had one frame).
+    #[doc(hidden)]
+    pub fn gray_screens(&self) -> &[Vec<u8>; 2] {
+        &self.screens
+    }
+
+    /// The newest preprocessed frame (`frame_size^2` bytes).
+    #[doc(hidden)]
+    pub fn newest_frame(&self) -> &[u8] {
+        let frame = self.config.frame_size * self.config.frame_size;
+        &self.stack[self.newest * frame..(self.newest + 1) * frame]
     }
 
     /// Benchmark baseline: `steps` agent steps of raw emulation (`frame_skip` frames each, a
@@ -173,13 +216,20 @@ impl AtariEnv {
             // A step cut short after one frame has nothing older to pool with.
             let [older, newer] = &mut self.screens;
             older.copy_from_slice(newer);
+            if let Some([older, newer]) = &mut self.rgb_screens {
+                older.copy_from_slice(newer);
+            }
         }
+        self.last_code = code;
         reward
     }
 
     /// Captures the current screen in grayscale into `screens[slot]`.
     fn capture(&mut self, slot: usize) {
         self.ale.grayscale_into(&mut self.screens[slot]);
+        if let Some(rgb) = &mut self.rgb_screens {
+            self.ale.rgb_into(&mut rgb[slot]);
+        }
     }
 
     /// Max-pools the two captured screens and area-resamples them into the next stack slot.
@@ -233,6 +283,9 @@ impl AtariEnv {
         self.capture(1);
         let [older, newer] = &mut self.screens;
         older.copy_from_slice(newer);
+        if let Some([older, newer]) = &mut self.rgb_screens {
+            older.copy_from_slice(newer);
+        }
         self.game_over = false;
         Ok(())
     }
@@ -261,6 +314,8 @@ impl AtariEnv {
         if self.config.fire_reset && self.has_fire {
             self.press_fire()?;
         }
+        // SB3's StickyActionEnv: the action to repeat is NOOP after every reset.
+        self.sticky_action = 0;
         self.lives = self.ale.lives();
         self.push_frame();
         self.fill_stack();
@@ -272,10 +327,8 @@ impl AtariEnv {
         if self.needs_reset {
             return Err(Error::NeedsReset);
         }
-        let code = *self
-            .actions
-            .get(action)
-            .ok_or_else(|| Error::InvalidAction {
+        if action >= self.actions.len() {
+            return Err(Error::InvalidAction {
                 action: action.to_string(),
                 reason: format!(
                     "{} has {} actions (0..{})",
@@ -283,8 +336,19 @@ impl AtariEnv {
                     self.actions.len(),
                     self.actions.len()
                 ),
-            })?;
-        let raw = self.repeat(code);
+            });
+        }
+        let mut action = action;
+        let p = self.config.step_repeat_probability;
+        if p > 0.0 {
+            // Outside the frame skip: with probability p all frames of this step repeat the
+            // previous step's action (one draw per step, as SB3's StickyActionEnv).
+            if self.rng.random::<f64>() >= f64::from(p) {
+                self.sticky_action = action;
+            }
+            action = self.sticky_action;
+        }
+        let raw = self.repeat(self.actions[action]);
         self.push_frame();
         self.episode_return += raw;
         self.episode_steps += 1;
@@ -292,7 +356,10 @@ impl AtariEnv {
         let lives = self.ale.lives();
         let life_lost = self.config.terminal_on_life_loss && lives < self.lives && lives > 0;
         self.lives = lives;
-        let truncated = !game_over && self.episode_frames >= self.config.max_episode_frames;
+        let cap = |limit: u64, count: u64| limit > 0 && count >= limit;
+        let truncated = !game_over
+            && (cap(self.config.max_episode_frames, self.episode_frames)
+                || cap(self.config.max_episode_steps, self.episode_steps));
         let terminated = game_over || life_lost;
         let episode_over = game_over || truncated;
         let info = Info {
@@ -419,7 +486,7 @@ mod tests {
     fn observation_is_the_max_of_the_last_two_frames() {
         let config = AtariConfig {
             repeat_action_probability: 0.0,
-            ..AtariConfig::paper()
+            ..AtariConfig::nature()
         };
         let mut env = AtariEnv::new("SpaceInvaders", config).expect("setup.sh installs the ROMs");
         env.reset(Some(0)).unwrap();
@@ -446,5 +513,169 @@ mod tests {
         }
         // Space Invaders flickers: the two frames differ, so pooling matters.
         assert!(differing_steps > 100, "{differing_steps}");
+    }
+}
+
+#[cfg(test)]
+mod fire_paper_tests {
+    use super::*;
+    use crate::atari::games::rom_dir;
+
+    fn fire_paper(game: &str, seed: u64) -> AtariEnv {
+        let mut env = AtariEnv::with_seed(game, AtariConfig::fire_paper(), &rom_dir(), seed)
+            .expect("setup.sh installs the ROMs");
+        env.reset(Some(seed)).unwrap();
+        env
+    }
+
+    /// Breakout's actions are NOOP, FIRE, RIGHT, LEFT; each step asks for an action other than
+    /// the one the previous step executed, so every repeat is visible.
+    #[test]
+    fn a_repeated_step_sends_the_previous_action_to_all_its_frames() {
+        let mut env = fire_paper("Breakout", 7);
+        assert_eq!(env.action_codes(), [0, 1, 3, 4]);
+        // An emulator that replays the frames with the code we claim to have sent: its RAM
+        // must match the environment's after each step (ALE's own stickiness is off, so the
+        // same state and the same four codes give the same RAM).
+        let mut replay =
+            Ale::load(&env.rom, emulator_settings(&env.config, emulator_seed(7))).unwrap();
+        assert_eq!(env.config.repeat_action_probability, 0.0);
+        let mut rng = ChaCha8Rng::seed_from_u64(99);
+        let (mut repeats, mut distinguishable) = (0, 0);
+        let mut previous = 0; // NOOP after the reset
+        for _ in 0..3_000 {
+            let before = env.ale.clone_state(false).unwrap();
+            let asked = loop {
+                let a = rng.random_range(0..4);
+                if env.actions[a] != previous {
+                    break a;
+                }
+            };
+            let step = env.step(&asked).unwrap();
+            let sent = env.last_code;
+            assert!(
+                sent == env.actions[asked] || sent == previous,
+                "sent {sent}, asked {}, previous {previous}",
+                env.actions[asked]
+            );
+            let frames_with = |replay: &mut Ale, code: i32| {
+                replay.restore_state(&before).unwrap();
+                for _ in 0..4 {
+                    replay.act(code);
+                    if replay.game_over() {
+                        break;
+                    }
+                }
+                replay.ram()
+            };
+            assert_eq!(frames_with(&mut replay, sent), env.ale.ram());
+            if sent == previous {
+                repeats += 1;
+                // The asked action would have left another state (most of the time).
+                if frames_with(&mut replay, env.actions[asked]) != env.ale.ram() {
+                    distinguishable += 1;
+                }
+            }
+            previous = sent;
+            if step.terminated || step.truncated {
+                env.reset(None).unwrap();
+                previous = 0;
+            }
+        }
+        assert!(repeats > 500, "{repeats} repeats in 3,000 steps");
+        assert!(
+            distinguishable > repeats / 2,
+            "{distinguishable} of {repeats}"
+        );
+    }
+
+    #[test]
+    fn a_step_repeats_the_previous_action_a_quarter_of_the_time() {
+        // Each step is a Bernoulli(0.25) draw: over n = 20,000 steps the repeat rate has
+        // standard deviation sqrt(0.25 * 0.75 / n) = 0.0031; 5 deviations (0.015) would be
+        // exceeded with probability about 6e-7 by a correct implementation, and a per-frame
+        // sticky (1 - 0.75^4 = 0.68 of steps touched) or none at all (0) is far outside.
+        let mut env = fire_paper("Breakout", 3);
+        let mut rng = ChaCha8Rng::seed_from_u64(5);
+        let n = 20_000;
+        let mut repeats = 0;
+        let mut previous = 0;
+        for _ in 0..n {
+            let asked = loop {
+                let a = rng.random_range(0..4);
+                if env.actions[a] != previous {
+                    break a;
+                }
+            };
+            let step = env.step(&asked).unwrap();
+            repeats += usize::from(env.last_code != env.actions[asked]);
+            previous = env.last_code;
+            if step.terminated || step.truncated {
+                env.reset(None).unwrap();
+                previous = 0;
+            }
+        }
+        let rate = repeats as f64 / n as f64;
+        assert!((rate - 0.25).abs() < 0.015, "repeat rate {rate}");
+    }
+
+    #[test]
+    fn a_lost_life_does_not_end_the_episode() {
+        let mut env = fire_paper("Breakout", 1);
+        let mut rng = ChaCha8Rng::seed_from_u64(1);
+        let start_lives = env.lives();
+        assert_eq!(start_lives, 5);
+        let mut losses = 0;
+        let mut steps = 0u64;
+        let stats = loop {
+            let lives = env.lives();
+            let step = env.step(&rng.random_range(0..4)).unwrap();
+            steps += 1;
+            if let Some(stats) = step.info.episode {
+                assert!(step.terminated && env.ale.game_over());
+                break stats;
+            }
+            assert!(!step.terminated && !step.truncated, "step {steps}");
+            losses += usize::from(env.lives() < lives);
+            assert!(steps < 50_000, "Breakout should end");
+        };
+        assert_eq!(
+            losses, 4,
+            "four lives lost without a terminal, the fifth ends the game"
+        );
+        assert_eq!(stats.length, steps);
+    }
+
+    #[test]
+    fn the_episode_is_truncated_at_100k_agent_steps() {
+        let mut env = fire_paper("Pong", 2);
+        assert_eq!(env.config.max_episode_steps, 100_000);
+        assert_eq!(env.config.max_episode_frames, 0, "no frame cap besides");
+        // Emulating 100k steps takes about a minute: start the count just below the limit
+        // (Pong ends by score, never by itself this early).
+        env.step(&0).unwrap();
+        env.episode_steps = 99_998;
+        let step = env.step(&0).unwrap();
+        assert!(!step.truncated && !step.terminated, "step 99,999");
+        let step = env.step(&0).unwrap();
+        assert!(step.truncated && !step.terminated, "step 100,000");
+        assert_eq!(step.info.episode.unwrap().length, 100_000);
+        assert!(matches!(env.step(&0), Err(Error::NeedsReset)));
+        // The nature preset counts frames instead: 100,000 steps alone do not truncate.
+        let mut nature = AtariEnv::new("Pong", AtariConfig::nature()).unwrap();
+        nature.reset(Some(2)).unwrap();
+        nature.episode_steps = 99_999;
+        assert!(!nature.step(&0).unwrap().truncated);
+    }
+
+    #[test]
+    fn sticky_actions_per_step_and_per_frame_are_exclusive() {
+        let both = AtariConfig {
+            repeat_action_probability: 0.25,
+            ..AtariConfig::fire_paper()
+        };
+        let err = both.validate().unwrap_err().to_string();
+        assert!(err.contains("step_repeat_probability"), "{err}");
+        assert!(AtariConfig::fire_paper().validate().is_ok());
     }
 }

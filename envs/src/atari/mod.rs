@@ -2,7 +2,8 @@
 //! `setup.sh` and bound by [`ale`]), with the standard DQN preprocessing.
 //!
 //! * [`AtariEnv`]: one game, every preprocessing step a switch in [`AtariConfig`], with the
-//!   FIRE paper's preset ([`AtariConfig::paper`]) and Machado et al.'s ([`AtariConfig::machado`]).
+//!   FIRE reference code's preset ([`AtariConfig::fire_paper`]), Mnih et al.'s as CleanRL runs
+//!   it ([`AtariConfig::nature`]) and Machado et al.'s ([`AtariConfig::machado`]).
 //! * [`ale`]: one raw emulator (frame by frame; screens, RAM, state cloning).
 //! * [`games`]: names as users type them (`Breakout`, `BeamRider`, `MsPacman`) to ROM files,
 //!   the ROM directory (`ALE_ROM_DIR` overrides it), and the list of available games.

@@ -6,8 +6,13 @@
 //! cargo run --release --bin atari-env -- bench --game Breakout --envs 8 --threads 2
 //! cargo run --release --bin atari-env -- bench --game Breakout --envs 8 --threads 2 --batch 4
 //! cargo run --release --bin atari-env -- bench --game Breakout --raw
+//! cargo run --release --bin atari-env -- record --game Asterix --out /tmp/asterix.frames
 //! ```
-//! `bench` prints one line: `game=Breakout preset=paper envs=1 batch=1 threads=1 steps=20000
+//! `record` writes, for every `--every`-th step of a random-action run, the step's last two
+//! screens in RGB (210x160x3 each) and in ALE's grayscale (210x160 each), then the 84x84 frame
+//! the preprocessing made of them: 275,856 bytes per record, no header
+//! (`envs/tests/data/measure_resize_order.py` reads it).
+//! `bench` prints one line: `game=Breakout preset=fire-paper envs=1 batch=1 threads=1 steps=20000
 //! seconds=9.81 sps=2039.0 sps_per_thread=2039.0 load1=0.05`: agent steps per second summed
 //! over environments, random actions, the full preprocessing (or, with `--raw`, bare emulation
 //! at frame skip 4), and the machine's one-minute load average before the run.
@@ -36,6 +41,30 @@ enum Command {
     List,
     /// Agent steps per second with random actions.
     Bench(BenchArgs),
+    /// Record screens and preprocessed frames of a random-action run (for measurements).
+    Record(RecordArgs),
+}
+
+#[derive(Parser, Debug)]
+struct RecordArgs {
+    /// Game name as in `list`.
+    #[arg(long, default_value = "Breakout")]
+    game: String,
+    /// Records to write.
+    #[arg(long, default_value_t = 200)]
+    records: u64,
+    /// Agent steps between records.
+    #[arg(long, default_value_t = 10)]
+    every: u64,
+    /// Preprocessing preset.
+    #[arg(long, value_enum, default_value_t = Preset::FirePaper)]
+    preset: Preset,
+    /// Seed of the environment and of the random actions.
+    #[arg(long, default_value_t = 0)]
+    seed: u64,
+    /// Output file.
+    #[arg(long)]
+    out: std::path::PathBuf,
 }
 
 #[derive(Parser, Debug)]
@@ -57,7 +86,7 @@ struct BenchArgs {
     #[arg(long, default_value_t = 20_000)]
     steps: u64,
     /// Preprocessing preset.
-    #[arg(long, value_enum, default_value_t = Preset::Paper)]
+    #[arg(long, value_enum, default_value_t = Preset::FirePaper)]
     preset: Preset,
     /// Measure bare emulation (frame skip 4, no preprocessing) on one environment instead.
     #[arg(long)]
@@ -66,8 +95,10 @@ struct BenchArgs {
 
 #[derive(Clone, Copy, Debug, ValueEnum)]
 enum Preset {
-    /// The FIRE paper's DQN preprocessing.
-    Paper,
+    /// The FIRE reference code's DQN wrappers.
+    FirePaper,
+    /// Mnih et al. (2015) as CleanRL's `dqn_atari.py`.
+    Nature,
     /// Machado et al. (2018), Gymnasium v5.
     Machado,
 }
@@ -77,6 +108,7 @@ fn main() -> ExitCode {
     let result = match args.command {
         Command::List => list(),
         Command::Bench(b) => bench(b),
+        Command::Record(r) => record(r),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
@@ -99,6 +131,57 @@ fn list() -> Result<()> {
     Ok(())
 }
 
+fn preset_config(preset: Preset) -> AtariConfig {
+    match preset {
+        Preset::FirePaper => AtariConfig::fire_paper(),
+        Preset::Nature => AtariConfig::nature(),
+        Preset::Machado => AtariConfig::machado(),
+    }
+}
+
+fn record(args: RecordArgs) -> Result<()> {
+    use envs::Env;
+    use std::io::Write;
+    anyhow::ensure!(args.records >= 1, "--records must be at least 1");
+    anyhow::ensure!(args.every >= 1, "--every must be at least 1");
+    let config = preset_config(args.preset);
+    anyhow::ensure!(
+        config.frame_size == 84,
+        "record expects 84x84 frames, the preset has {}",
+        config.frame_size
+    );
+    let mut env = AtariEnv::with_seed(&args.game, config, &rom_dir(), args.seed)?;
+    env.keep_rgb_screens();
+    env.reset(Some(args.seed))?;
+    let file = std::fs::File::create(&args.out)
+        .with_context(|| format!("creating {}", args.out.display()))?;
+    let mut out = std::io::BufWriter::new(file);
+    let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(args.seed);
+    let actions = env.num_actions();
+    for _ in 0..args.records {
+        for _ in 0..args.every {
+            let step = env.step(&rng.random_range(0..actions))?;
+            if step.terminated || step.truncated {
+                env.reset(None)?;
+            }
+        }
+        let rgb = env.rgb_screens().context("RGB screens were not kept")?;
+        for part in rgb.iter().chain(env.gray_screens()) {
+            out.write_all(part)?;
+        }
+        out.write_all(env.newest_frame())?;
+    }
+    out.flush()
+        .with_context(|| format!("writing {}", args.out.display()))?;
+    eprintln!(
+        "atari-env: {} records of {} in {}",
+        args.records,
+        args.game,
+        args.out.display()
+    );
+    Ok(())
+}
+
 /// One step of a vector environment with the given actions.
 type StepFn = dyn FnMut(&[f32]) -> envs::Result<()>;
 
@@ -112,10 +195,7 @@ fn bench(args: BenchArgs) -> Result<()> {
         "--batch must be between 1 and --envs ({}), got {batch}",
         args.envs
     );
-    let config = match args.preset {
-        Preset::Paper => AtariConfig::paper(),
-        Preset::Machado => AtariConfig::machado(),
-    };
+    let config = preset_config(args.preset);
     let load1 = std::fs::read_to_string("/proc/loadavg")
         .ok()
         .and_then(|s| s.split_whitespace().next().map(str::to_owned))
@@ -161,7 +241,9 @@ fn bench(args: BenchArgs) -> Result<()> {
     let preset = if args.raw {
         "raw-emulation".to_string()
     } else {
-        format!("{:?}", args.preset).to_lowercase()
+        args.preset
+            .to_possible_value()
+            .map_or_else(String::new, |v| v.get_name().to_owned())
     };
     println!(
         "game={} preset={preset} envs={} batch={} threads={threads} steps={steps} seconds={seconds:.2} sps={sps:.1} sps_per_thread={:.1} load1={load1}",
