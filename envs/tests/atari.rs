@@ -425,3 +425,62 @@ fn async_vector_env_steps_each_game_as_if_alone() {
         "no episode ended, so autoreset was not tested"
     );
 }
+
+/// A snapshot of Breakout mid-game (ALE's state with its generator, the wrapper's generator,
+/// screens, frame stack, lives, sticky action and counters), restored into fresh
+/// environments, continues exactly: same frames, rewards, ends and episode statistics,
+/// across games over and autoresets. Under the FIRE reference's protocol (sticky actions per
+/// agent step) and Machado's (ALE's per-frame sticky actions, whose generator travels in the
+/// emulator's state).
+#[test]
+fn snapshots_resume_games_exactly() {
+    use envs::vector::FlatEnv;
+    for (name, config) in [
+        ("fire-paper", AtariConfig::fire_paper()),
+        ("machado", AtariConfig::machado()),
+    ] {
+        let make = || env("Breakout", config.clone());
+        let actions = |t: usize| -> Vec<f32> { vec![((t * 7) % 4) as f32, ((t / 3) % 4) as f32] };
+        let mut original = VecEnv::new(vec![make(), make()], 1).unwrap();
+        let mut current = original.reset(Some(11)).unwrap().to_vec();
+        for t in 0..150 {
+            current = original.step(&actions(t)).unwrap().obs.to_vec();
+        }
+        let saved = original.save_states().expect("Atari saves its state");
+        let mut restored = VecEnv::new(vec![make(), make()], 1).unwrap();
+        assert!(
+            restored.load_states(&saved).unwrap() == current.as_slice(),
+            "{name}"
+        );
+        let mut games = 0;
+        for t in 150..1_200 {
+            let a = original.step(&actions(t)).unwrap();
+            let (obs, ts) = (a.obs.to_vec(), a.transitions.to_vec());
+            let b = restored.step(&actions(t)).unwrap();
+            assert!(obs == b.obs, "{name}: frames differ at step {t}");
+            for (x, y) in ts.iter().zip(b.transitions) {
+                let stats = |s: &envs::vector::Transition| {
+                    s.info.episode.map(|e| (e.episode_return, e.length))
+                };
+                assert_eq!(
+                    (x.reward, x.terminated, x.truncated, stats(x)),
+                    (y.reward, y.terminated, y.truncated, stats(y)),
+                    "{name}: step {t}"
+                );
+                games += usize::from(x.info.episode.is_some());
+            }
+        }
+        assert!(
+            games >= 2,
+            "{name}: games over and autoresets were crossed ({games})"
+        );
+    }
+    // A snapshot of another game is refused.
+    let mut pong = env("Pong", AtariConfig::fire_paper());
+    Env::reset(&mut pong, Some(1)).unwrap();
+    let foreign = FlatEnv::save_state(&mut pong).unwrap();
+    let mut breakout = env("Breakout", AtariConfig::fire_paper());
+    let mut obs = vec![0u8; FlatEnv::obs_len(&breakout)];
+    let err = FlatEnv::load_state(&mut breakout, &foreign, &mut obs).unwrap_err();
+    assert!(err.to_string().contains("atari:Pong"), "{err}");
+}

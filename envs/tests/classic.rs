@@ -323,7 +323,7 @@ fn snapshots_resume_episodes_in_flight_exactly() {
     // A snapshot of one task is refused by the other.
     let mut cartpole = CartPole::new();
     cartpole.reset(Some(1)).unwrap();
-    let snapshot = FlatEnv::save_state(&cartpole).unwrap();
+    let snapshot = FlatEnv::save_state(&mut cartpole).unwrap();
     let mut obs = [0.0f32; 3];
     let err = FlatEnv::load_state(&mut Pendulum::new(), &snapshot, &mut obs).unwrap_err();
     assert!(err.to_string().contains("CartPole-v1"), "{err}");

@@ -289,7 +289,7 @@ fn snapshots_resume_humanoid_episodes_exactly() {
     // A CartPole snapshot is not a humanoid's.
     let mut cartpole = envs::classic::CartPole::new();
     Env::reset(&mut cartpole, Some(1)).unwrap();
-    let foreign = FlatEnv::save_state(&cartpole).unwrap();
+    let foreign = FlatEnv::save_state(&mut cartpole).unwrap();
     let mut obs = vec![0.0f32; restored.obs_len()];
     let mut one = make();
     assert!(FlatEnv::load_state(&mut one, &foreign, &mut obs).is_err());

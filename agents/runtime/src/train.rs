@@ -408,7 +408,7 @@ where
             obs
         }
     };
-    let snapshot = |vec: &VecEnv<E>| learner_snapshot(cfg, vec);
+    let snapshot = |vec: &mut VecEnv<E>| learner_snapshot(cfg, vec);
     while learner.state.step < cfg.steps {
         if stop.requested() {
             learner.progress.println("stopping: writing a checkpoint");
@@ -420,15 +420,15 @@ where
         let msg = StepMsg::from_step(0, &actions, &step, obs_len, part_len);
         obs.copy_from_slice(step.obs);
         learner.ingest(&msg)?;
-        learner.tick(cfg.envs as u64, &|| snapshot(&vec))?;
+        learner.tick(cfg.envs as u64, &mut || snapshot(&mut vec))?;
     }
-    learner.final_envs = snapshot(&vec);
+    learner.final_envs = snapshot(&mut vec);
     Ok(())
 }
 
 /// The environments' states for a checkpoint: only with a saved replay (without it, a resume
 /// starts new episodes anyway), and only if every environment can save its state.
-fn learner_snapshot<E: FlatEnv>(cfg: &LoopConfig, vec: &VecEnv<E>) -> Option<Vec<Vec<u8>>> {
+fn learner_snapshot<E: FlatEnv>(cfg: &LoopConfig, vec: &mut VecEnv<E>) -> Option<Vec<Vec<u8>>> {
     cfg.checkpoint_replay.then(|| vec.save_states()).flatten()
 }
 
@@ -555,7 +555,7 @@ where
             let stride = msg.transitions.len() as u64;
             learner.ingest(&msg)?;
             // Actors own the environments: a resume starts new episodes.
-            let intervened = learner.tick(stride, &|| None)?;
+            let intervened = learner.tick(stride, &mut || None)?;
             {
                 let mut c = shared.lock();
                 c.updates = learner.state.updates;
@@ -737,7 +737,11 @@ impl<A: Agent, R: Replay<Elem = A::Elem>> Learner<'_, A, R> {
     /// Everything after new data: updates, the agent's periodic work, diagnostics, schedule,
     /// logs, evaluation, checkpoints. `stride` is how many steps the data covered. Returns
     /// whether the weights changed in a way actors must see now (an intervention).
-    fn tick(&mut self, stride: u64, envs: &dyn Fn() -> Option<Vec<Vec<u8>>>) -> Result<bool> {
+    fn tick(
+        &mut self,
+        stride: u64,
+        envs: &mut dyn FnMut() -> Option<Vec<Vec<u8>>>,
+    ) -> Result<bool> {
         let cfg = self.cfg;
         let step = self.state.step;
         let nstep = NStep {

@@ -233,6 +233,11 @@ impl AleState {
     pub fn as_bytes(&self) -> &[u8] {
         &self.bytes
     }
+
+    /// A state from bytes [`as_bytes`](Self::as_bytes) returned (ALE checks them on restore).
+    pub(crate) fn from_bytes(bytes: Vec<u8>) -> Self {
+        Self { bytes }
+    }
 }
 
 /// Marks a palette index whose grayscale value has not been on screen yet.

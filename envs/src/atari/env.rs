@@ -434,6 +434,75 @@ impl FlatEnv for AtariEnv {
         self.observation_into(obs);
         Ok(t)
     }
+
+    /// The emulator's state with its generator (`cloneState(include_rng)`), the wrapper's
+    /// generator, pooled screens, frame stack, lives and counters: a restored environment
+    /// emits the same frames, rewards and ends as this one.
+    fn save_state(&mut self) -> Option<Vec<u8>> {
+        let emulator = self.ale.clone_state(true).ok()?;
+        let mut w = crate::snapshot::Writer::new(&format!("atari:{}", self.game));
+        w.bytes(emulator.as_bytes())
+            .rng(&self.rng)
+            .bytes(&self.screens[0])
+            .bytes(&self.screens[1])
+            .bytes(&self.stack)
+            .u64(self.newest as u64)
+            .u64(i64::from(self.lives) as u64)
+            .u64(u64::from(self.game_over))
+            .u64(u64::from(self.needs_reset))
+            .u64(self.episode_frames)
+            .u64(self.sticky_action as u64)
+            .u64(i64::from(self.last_code) as u64)
+            .f64(self.episode_return)
+            .u64(self.episode_steps);
+        Some(w.finish())
+    }
+
+    fn load_state(&mut self, state: &[u8], obs: &mut [u8]) -> Result<()> {
+        let mut r = crate::snapshot::Reader::new(&format!("atari:{}", self.game), state)?;
+        let emulator = super::ale::AleState::from_bytes(r.bytes()?.to_vec());
+        let rng = r.rng()?;
+        let screens = [r.bytes()?.to_vec(), r.bytes()?.to_vec()];
+        let stack = r.bytes()?.to_vec();
+        let newest = r.u64()? as usize;
+        let k = self.config.frame_stack;
+        if screens.iter().any(|s| s.len() != self.screens[0].len())
+            || stack.len() != self.stack.len()
+            || newest >= k
+        {
+            return Err(Error::Snapshot(
+                "saved with another frame configuration".into(),
+            ));
+        }
+        let lives = r.u64()? as i64 as i32;
+        let (game_over, needs_reset) = (r.u64()? != 0, r.u64()? != 0);
+        let (episode_frames, sticky_action) = (r.u64()?, r.u64()? as usize);
+        let last_code = r.u64()? as i64 as i32;
+        let (episode_return, episode_steps) = (r.f64()?, r.u64()?);
+        r.finish()?;
+        if sticky_action >= self.actions.len() {
+            return Err(Error::Snapshot(
+                "saved action outside the action set".into(),
+            ));
+        }
+        self.ale.restore_state(&emulator)?;
+        self.rng = rng;
+        self.screens = screens;
+        self.stack = stack;
+        self.newest = newest;
+        self.lives = lives;
+        self.game_over = game_over;
+        self.needs_reset = needs_reset;
+        // The emulator has run: a reset with the construction seed must reload it.
+        self.fresh_seed = None;
+        self.episode_frames = episode_frames;
+        self.sticky_action = sticky_action;
+        self.last_code = last_code;
+        self.episode_return = episode_return;
+        self.episode_steps = episode_steps;
+        self.observation_into(obs);
+        Ok(())
+    }
 }
 
 impl Env for AtariEnv {

@@ -164,7 +164,7 @@ impl FlatEnv for CartPole {
         step_flat(self, &a, obs)
     }
 
-    fn save_state(&self) -> Option<Vec<u8>> {
+    fn save_state(&mut self) -> Option<Vec<u8>> {
         Some(self.core.save("CartPole-v1"))
     }
 

@@ -161,7 +161,7 @@ impl FlatEnv for Pendulum {
         step_flat(self, &a, obs)
     }
 
-    fn save_state(&self) -> Option<Vec<u8>> {
+    fn save_state(&mut self) -> Option<Vec<u8>> {
         Some(self.core.save("Pendulum-v1"))
     }
 

@@ -678,7 +678,7 @@ impl crate::vector::FlatEnv for HumanoidEnv {
     /// qvel, act, the solver's warm start, ctrl and applied forces: everything the next
     /// `mj_step` reads), the observation, the reset generator and the counters. Derived
     /// quantities need not be saved: every `mj_step` recomputes them from that state first.
-    fn save_state(&self) -> Option<Vec<u8>> {
+    fn save_state(&mut self) -> Option<Vec<u8>> {
         let spec = mujoco_rs::mujoco_c::mjtState::mjSTATE_INTEGRATION as u32;
         let mut w = crate::snapshot::Writer::new(self.shared.task.name());
         w.f64s(&self.data.state(spec)).f64s(&self.obs);

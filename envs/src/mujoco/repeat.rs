@@ -142,7 +142,7 @@ impl crate::vector::FlatEnv for ActionRepeat {
         ActionRepeat::step_into(self, action, obs)
     }
 
-    fn save_state(&self) -> Option<Vec<u8>> {
+    fn save_state(&mut self) -> Option<Vec<u8>> {
         let inner = self.env.save_state()?;
         let mut w = crate::snapshot::Writer::new("action-repeat");
         Some(

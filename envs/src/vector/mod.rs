@@ -57,8 +57,9 @@ pub trait FlatEnv: Send {
 
     /// The environment's whole state (dynamics, generator, step counters, episode statistics,
     /// wrapper buffers), so a checkpoint can resume the episode in flight exactly; `None` when
-    /// the environment cannot, and a resume then starts new episodes.
-    fn save_state(&self) -> Option<Vec<u8>> {
+    /// the environment cannot, and a resume then starts new episodes. (`&mut`: an emulator
+    /// may serialise itself only through a non-const call, as ALE does.)
+    fn save_state(&mut self) -> Option<Vec<u8>> {
         None
     }
 
@@ -177,8 +178,8 @@ impl<E: FlatEnv> VecEnv<E> {
     }
 
     /// Every environment's [`FlatEnv::save_state`], or `None` if any cannot save.
-    pub fn save_states(&self) -> Option<Vec<Vec<u8>>> {
-        self.envs.iter().map(FlatEnv::save_state).collect()
+    pub fn save_states(&mut self) -> Option<Vec<Vec<u8>>> {
+        self.envs.iter_mut().map(FlatEnv::save_state).collect()
     }
 
     /// Restores one state per environment (from [`save_states`](Self::save_states)) instead
