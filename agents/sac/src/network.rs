@@ -293,12 +293,17 @@ impl EnsembleLinear {
     /// `x [E, B, in]` (or `[B, in]`, the same input for every member) to `[E, B, out]`.
     fn forward(&self, x: &Tensor, detached: bool) -> Tensor {
         let (w, b) = pick(&self.weight, &self.bias, detached);
-        let x = if x.dim() == 2 {
-            x.unsqueeze(0).expand([w.size()[0], -1, -1], false)
+        let (members, d_out, d_in) = (w.size()[0], w.size()[1], w.size()[2]);
+        let y = if x.dim() == 2 {
+            // One matrix product for all members: [B, in] x [in, E * out].
+            x.matmul(&w.reshape([members * d_out, d_in]).transpose(0, 1))
+                .view([-1, members, d_out])
+                .transpose(0, 1)
+                .contiguous()
         } else {
-            x.shallow_clone()
+            x.bmm(&w.transpose(1, 2))
         };
-        b.unsqueeze(1).baddbmm(&x, &w.transpose(1, 2), 1.0, 1.0)
+        y + b.unsqueeze(1)
     }
 }
 
