@@ -135,7 +135,7 @@ impl HumanoidRunConfig {
         ensure!(r >= 1, "action_repeat must be at least 1");
         let div = |key: &str, v: u64| -> Result<u64> {
             ensure!(
-                v % r == 0,
+                v.is_multiple_of(r),
                 "{key} = {v} is not a multiple of action_repeat = {r} (step keys count \
                  environment steps)"
             );

@@ -215,7 +215,7 @@ impl Actor {
                 for b in blocks {
                     let h = b.fc1.forward(&b.norm.forward(&x)).relu();
                     hidden.push(h.shallow_clone());
-                    x = x + b.fc2.forward(&h);
+                    x = &x + b.fc2.forward(&h);
                 }
                 norm.forward(&x)
             }
@@ -500,7 +500,7 @@ impl Critic {
                         .forward(&b.norm.forward(&x, detached), detached)
                         .relu();
                     hidden.push(h.shallow_clone());
-                    x = x + b.fc2.forward(&h, detached);
+                    x = &x + b.fc2.forward(&h, detached);
                 }
                 norm.forward(&x, detached)
             }

@@ -58,7 +58,7 @@ impl RunningNorm {
     /// Adds a batch of observations `[n, dim]` (flat).
     pub fn update(&mut self, obs: &[f32]) -> Result<()> {
         let d = self.dim();
-        if d == 0 || obs.len() % d != 0 {
+        if d == 0 || !obs.len().is_multiple_of(d) {
             return Err(Error::Config {
                 field: "observations",
                 reason: format!("{} values are not rows of {d}", obs.len()),
