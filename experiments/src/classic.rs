@@ -1,27 +1,30 @@
 //! `classic`: an agent on a classic-control task through the same loop as `atari`, so a
 //! newcomer sees learning, logs, checkpoints and interventions in a minute on a CPU. DQN on
-//! CartPole-v1 (SAC on Pendulum-v1 joins it with the SAC agent).
+//! CartPole-v1, SAC (CleanRL's MLP sizes) on Pendulum-v1.
 
 use anyhow::{bail, Result};
 use dqn::{Architecture, Dqn};
-use envs::classic::CartPole;
+use envs::classic::{CartPole, Pendulum};
+use envs::vector::FlatEnv;
 use fire::Method;
 use replay::VectorReplay;
 use runtime::config::LoopConfig;
 use runtime::{Outcome, RunDir, Seeds, Setup};
+use sac::Sac;
 use serde::{Deserialize, Serialize};
 
 use crate::cli::Experiment;
 use crate::dqn_keys::DqnKeys;
+use crate::sac_keys::SacKeys;
 
 /// The tasks `classic` knows.
-pub const TASKS: &[&str] = &["CartPole-v1"];
+pub const TASKS: &[&str] = &["CartPole-v1", "Pendulum-v1"];
 
 /// The environment's keys.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields, default)]
 pub struct ClassicKeys {
-    /// The task: CartPole-v1.
+    /// The task: CartPole-v1 (DQN) or Pendulum-v1 (SAC).
     pub env: String,
 }
 
@@ -34,15 +37,18 @@ impl Default for ClassicKeys {
 }
 
 /// A `classic` run's configuration. Defaults solve CartPole-v1 in about a minute on a CPU
-/// (measured: greedy return 500 within 60k steps with seed 1).
+/// (measured: greedy return 500 within 60k steps with seed 1). The loop's defaults are shared
+/// by both tasks; the `dqn` keys apply to CartPole-v1, the `sac` keys to Pendulum-v1.
 #[derive(Clone, Debug, PartialEq)]
 pub struct ClassicRunConfig {
     /// The loop.
     pub run: LoopConfig,
     /// The task.
     pub env: ClassicKeys,
-    /// The agent.
+    /// The agent on CartPole-v1.
     pub dqn: DqnKeys,
+    /// The agent on Pendulum-v1.
+    pub sac: SacKeys,
 }
 
 impl Default for ClassicRunConfig {
@@ -79,6 +85,7 @@ impl Default for ClassicRunConfig {
                 eval_epsilon: 0.0,
                 ..DqnKeys::default()
             },
+            sac: SacKeys::cleanrl(),
         }
     }
 }
@@ -87,7 +94,22 @@ runtime::sections!(ClassicRunConfig {
     run: LoopConfig,
     env: ClassicKeys,
     dqn: DqnKeys,
+    sac: SacKeys,
 });
+
+impl ClassicRunConfig {
+    fn is_sac(&self) -> bool {
+        self.env.env == "Pendulum-v1"
+    }
+
+    fn metrics(&self) -> &'static [&'static str] {
+        if self.is_sac() {
+            sac::PLASTICITY_METRICS
+        } else {
+            dqn::PLASTICITY_METRICS
+        }
+    }
+}
 
 impl Experiment for ClassicRunConfig {
     const NAME: &'static str = "classic";
@@ -98,19 +120,22 @@ impl Experiment for ClassicRunConfig {
 
     fn validate(&self) -> Result<()> {
         match self.env.env.as_str() {
-            "CartPole-v1" => {}
-            "Pendulum-v1" => bail!(
-                "env Pendulum-v1 needs SAC, which this build does not have yet (tasks: {})",
-                TASKS.join(", ")
-            ),
+            "CartPole-v1" => {
+                self.run.validate(dqn::PLASTICITY_METRICS)?;
+                self.dqn.validate()
+            }
+            "Pendulum-v1" => {
+                self.run.validate(sac::PLASTICITY_METRICS)?;
+                crate::sac_keys::check_actors(&self.sac, &self.run)?;
+                self.sac.validate()
+            }
             other => bail!("unknown env `{other}` (one of: {})", TASKS.join(", ")),
         }
-        self.run.validate(dqn::PLASTICITY_METRICS)?;
-        self.dqn.validate()
     }
 
     fn run_name(&self) -> String {
-        format!("{}__dqn-{}", self.env.env, self.run.intervention)
+        let agent = if self.is_sac() { "sac" } else { "dqn" };
+        format!("{}__{agent}-{}", self.env.env, self.run.intervention)
     }
 
     fn describe(&self) -> Result<String> {
@@ -118,7 +143,7 @@ impl Experiment for ClassicRunConfig {
             "{} with {} ({}), {} steps",
             self.env.env,
             self.run.intervention,
-            self.run.schedule_text(dqn::PLASTICITY_METRICS)?,
+            self.run.schedule_text(self.metrics())?,
             fire::schedule::format_steps(self.run.steps),
         ))
     }
@@ -127,6 +152,30 @@ impl Experiment for ClassicRunConfig {
         let device = self.run.device.resolve()?;
         let seeds = Seeds::new(self.run.seed);
         tch::manual_seed(seeds.network_init());
+        if self.is_sac() {
+            let probe = Pendulum::new();
+            let (low, high) = crate::sac_keys::box_bounds(&FlatEnv::action_space(&probe))?;
+            let obs_dim = FlatEnv::obs_len(&probe);
+            let agent = Sac::new(
+                &self.sac.architecture(),
+                obs_dim as i64,
+                &low,
+                &high,
+                self.sac.sac_config(),
+                device,
+            )?;
+            let replay =
+                VectorReplay::new(self.run.buffer_size, obs_dim, low.len(), seeds.replay())?;
+            let setup = Setup {
+                agent,
+                replay,
+                make_env: Box::new(|_, _, _| Ok(Pendulum::new())),
+                frames_per_step: 1,
+                eval_extras: None,
+                config_text,
+            };
+            return runtime::train(&self.run, setup, run, resume, true);
+        }
         let arch = Architecture::Mlp {
             obs_dim: 4,
             hidden: self.dqn.hidden.clone(),

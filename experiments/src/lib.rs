@@ -3,7 +3,9 @@
 //! belongs in a library crate.
 //!
 //! * `atari`: DQN on Atari with FIRE and the reset baselines ([`atari`]).
-//! * `classic`: DQN on CartPole-v1 through the same loop ([`classic`]).
+//! * `classic`: DQN on CartPole-v1 and SAC on Pendulum-v1 through the same loop ([`classic`]).
+//! * `humanoid`: SAC on the HumanoidBench H1 tasks with FIRE and the reset baselines
+//!   ([`humanoid`]).
 //! * `atari-env`: list the games, measure environment speed.
 //! * `fire-demo`: FIRE against full reset, shrink & perturb and no intervention on a
 //!   sequence of memorisation tasks that makes a network lose plasticity.
@@ -17,3 +19,5 @@ pub mod classic;
 pub mod cli;
 pub mod demo;
 pub mod dqn_keys;
+pub mod humanoid;
+pub mod sac_keys;

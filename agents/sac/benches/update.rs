@@ -1,0 +1,119 @@
+//! Benchmark: one SAC update (actor, temperature, critic ensemble, target) and one action,
+//! for CleanRL's MLP on Pendulum's sizes and the FIRE paper's SimBa on h1-walk's (51
+//! observations, 19 actions), batch 256, on the CPU or a GPU.
+//!
+//! ```text
+//! cargo bench -p sac --bench update                      # CPU, both networks
+//! cargo bench -p sac --bench update -- --device cuda     # GPU
+//! cargo bench -p sac --bench update -- --only simba --calls 10
+//! ```
+//! Prints milliseconds per call: `update` back to back (as the training loop calls it, the
+//! device synchronised at the end), and `act` on one observation in training mode.
+
+use std::time::Instant;
+
+use agent::ActMode;
+use rand::{Rng, SeedableRng};
+use rand_chacha::ChaCha8Rng;
+use replay::Batch;
+use sac::{Architecture, Sac, SacConfig};
+use tch::Device;
+
+const BATCH: usize = 256;
+
+fn main() {
+    let args: Vec<String> = std::env::args().collect();
+    let value = |flag: &str| {
+        args.iter()
+            .position(|a| a == flag)
+            .and_then(|i| args.get(i + 1))
+            .cloned()
+    };
+    let device = match value("--device").as_deref() {
+        Some("cuda") => Device::Cuda(0),
+        _ => Device::Cpu,
+    };
+    let calls: usize = value("--calls")
+        .and_then(|c| c.parse().ok())
+        .unwrap_or(if device == Device::Cpu { 20 } else { 300 });
+    let only = value("--only");
+    println!(
+        "device: {device:?}, torch threads: {}, batch {BATCH}, {calls} calls each (after {} warm-up calls)\n",
+        tch::get_num_threads(),
+        calls / 5
+    );
+    println!("| network | sizes | update ms | act ms |");
+    println!("|---|---|---:|---:|");
+    let cases = [
+        (
+            "mlp",
+            Architecture::mlp(),
+            SacConfig::cleanrl(),
+            3usize,
+            1usize,
+        ),
+        ("simba", Architecture::simba(), SacConfig::simba(), 51, 19),
+    ];
+    for (name, arch, config, obs_dim, action_dim) in cases {
+        if only.as_deref().is_some_and(|o| o != name) {
+            continue;
+        }
+        tch::manual_seed(0);
+        let mut agent = Sac::new(
+            &arch,
+            obs_dim as i64,
+            &vec![-1.0; action_dim],
+            &vec![1.0; action_dim],
+            config,
+            device,
+        )
+        .expect("agent");
+        let mut rng = ChaCha8Rng::seed_from_u64(0);
+        let batches: Vec<Batch<f32>> = (0..4)
+            .map(|_| random_batch(&mut rng, obs_dim, action_dim))
+            .collect();
+        let update_ms = time(device, calls, |i| {
+            agent.update(&batches[i % batches.len()]).expect("update");
+        });
+        let obs: Vec<f32> = (0..obs_dim).map(|_| rng.random::<f32>()).collect();
+        let act_ms = time(device, calls, |_| {
+            agent
+                .act(&obs, ActMode::Train { step: 0 }, &mut rng)
+                .expect("act");
+        });
+        println!("| {name} | obs {obs_dim}, actions {action_dim} | {update_ms:.3} | {act_ms:.3} |");
+    }
+}
+
+fn random_batch(rng: &mut ChaCha8Rng, obs_dim: usize, action_dim: usize) -> Batch<f32> {
+    let mut v =
+        |n: usize| -> Vec<f32> { (0..n).map(|_| rng.random::<f32>() * 2.0 - 1.0).collect() };
+    Batch {
+        size: BATCH,
+        obs: v(BATCH * obs_dim),
+        actions: v(BATCH * action_dim),
+        rewards: v(BATCH),
+        next_obs: v(BATCH * obs_dim),
+        discounts: vec![0.99; BATCH],
+    }
+}
+
+/// Milliseconds per call of `f`, after `calls / 5` warm-up calls.
+fn time(device: Device, calls: usize, mut f: impl FnMut(usize)) -> f64 {
+    for i in 0..calls / 5 {
+        f(i);
+    }
+    sync(device);
+    let start = Instant::now();
+    for i in 0..calls {
+        f(i);
+    }
+    sync(device);
+    start.elapsed().as_secs_f64() * 1e3 / calls as f64
+}
+
+fn sync(device: Device) {
+    if let Device::Cuda(i) = device {
+        tch::Cuda::synchronize(i as i64);
+    }
+}
