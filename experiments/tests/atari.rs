@@ -439,6 +439,8 @@ fn fire_paper_does_one_update_per_transition_after_learning_starts() {
         "cpu",
         "--set",
         "log_every=200",
+        "--set",
+        "torch_threads=1",
         "--run-dir",
         run.to_str().unwrap(),
     ]);
