@@ -172,6 +172,9 @@ fn run(
     if executor == Executor::Slurm && !setup::on_path("sbatch") {
         bail!("--executor slurm needs `sbatch` on the PATH, and it is not there (is this a Slurm login node? for a local test cluster: eval \"$(scripts/slurm-cluster.sh start)\")");
     }
+    if executor == Executor::Slurm {
+        setup::slurm_reachable()?;
+    }
     if jobs == Some(0) {
         bail!("--jobs must be at least 1");
     }
@@ -380,8 +383,8 @@ fn status(path: &Path) -> Result<ExitCode> {
         BTreeMap::new()
     };
     let width = names.iter().map(|n| n.len()).max().unwrap_or(3).max(3);
-    println!(
-        "{:<width$}  {:<8}  {:>21}  {:>11}  {:<12}  attempts",
+    let mut out = format!(
+        "{:<width$}  {:<8}  {:>21}  {:>11}  {:<12}  attempts\n",
         "run", "state", "steps", "last return", "job id"
     );
     let mut counts: BTreeMap<&str, usize> = BTreeMap::new();
@@ -400,8 +403,8 @@ fn status(path: &Path) -> Result<ExitCode> {
             Some(t) => format!("{}/{}", info.steps_done, t),
             None => info.steps_done.to_string(),
         };
-        println!(
-            "{:<width$}  {:<8}  {:>21}  {:>11}  {:<12}  {}",
+        out.push_str(&format!(
+            "{:<width$}  {:<8}  {:>21}  {:>11}  {:<12}  {}\n",
             n,
             info.state.name(),
             steps,
@@ -410,10 +413,12 @@ fn status(path: &Path) -> Result<ExitCode> {
                 .unwrap_or_else(|| "-".into()),
             info.job_id.clone().unwrap_or_else(|| "-".into()),
             info.outcome.as_ref().map(|o| o.attempts.len()).unwrap_or(0),
-        );
+        ));
     }
     let summary: Vec<String> = counts.iter().map(|(s, c)| format!("{c} {s}")).collect();
-    println!("{} runs: {}", names.len(), summary.join(", "));
+    out.push_str(&format!("{} runs: {}\n", names.len(), summary.join(", ")));
+    // A closed pipe (`sweep status DIR | head`) is not an error worth a message.
+    let _ = std::io::stdout().write_all(out.as_bytes());
     Ok(ExitCode::SUCCESS)
 }
 

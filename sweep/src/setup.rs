@@ -52,6 +52,21 @@ pub fn on_path(program: &str) -> bool {
         .unwrap_or(false)
 }
 
+/// Errors unless the Slurm controller answers (`sinfo`), with sinfo's first message.
+pub fn slurm_reachable() -> Result<()> {
+    let out = Command::new("sinfo")
+        .args(["-h", "-o", "%P"])
+        .output()
+        .map_err(|e| anyhow!("cannot run sinfo: {e}"))?;
+    if !out.status.success() {
+        bail!(
+            "the Slurm controller does not answer (sinfo: {}); is SLURM_CONF set?",
+            first_line(&String::from_utf8_lossy(&out.stderr))
+        );
+    }
+    Ok(())
+}
+
 /// Creates the sweep directory (and parents) and checks it can be written.
 pub fn ensure_writable(dir: &Path) -> Result<()> {
     std::fs::create_dir_all(dir)
