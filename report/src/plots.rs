@@ -204,21 +204,59 @@ pub fn draw_all(data: &Data, domains: &[DomainStats], opts: &Options) -> Result<
     Ok(files)
 }
 
-/// A figure title centred in `area`, clear of its top edge.
+/// A figure title centred in `area`, clear of its top edge. A title wider than the figure (one
+/// narrow panel) is broken into two lines, at `; ` if it has one, else at the middle space,
+/// and set smaller if a line is still too wide.
 fn title<DB: DrawingBackend>(area: &DrawingArea<DB, Shift>, text: &str) -> DynResult
 where
     DB::ErrorType: 'static,
 {
     let (w, h) = area.dim_in_pixel();
-    let style = (SANS, TITLE)
-        .into_font()
-        .color(&BLACK)
-        .pos(Pos::new(HPos::Center, VPos::Center));
-    area.draw(&Text::new(
-        text.to_string(),
-        (w as i32 / 2, h as i32 / 2 + 4),
-        style,
-    ))?;
+    let font = |size: u32| {
+        (SANS, size)
+            .into_font()
+            .color(&BLACK)
+            .pos(Pos::new(HPos::Center, VPos::Center))
+    };
+    let room = w.saturating_sub(24).max(1);
+    let (text_w, _) = area.estimate_text_size(text, &font(TITLE))?;
+    if text_w <= room {
+        area.draw(&Text::new(
+            text.to_string(),
+            (w as i32 / 2, h as i32 / 2 + 4),
+            font(TITLE),
+        ))?;
+        return Ok(());
+    }
+    let (a, b) = text
+        .split_once("; ")
+        .map(|(a, b)| (a.to_string(), b.to_string()))
+        .or_else(|| {
+            let mid = text.len() / 2;
+            let at = text[..mid]
+                .rfind(' ')
+                .or_else(|| text[mid..].find(' ').map(|i| i + mid))?;
+            Some((text[..at].to_string(), text[at + 1..].to_string()))
+        })
+        .unwrap_or((text.to_string(), String::new()));
+    let widest = area
+        .estimate_text_size(&a, &font(TITLE))?
+        .0
+        .max(area.estimate_text_size(&b, &font(TITLE))?.0)
+        .max(1);
+    let size = if widest <= room {
+        TITLE
+    } else {
+        (TITLE * room / widest).max(12)
+    };
+    let gap = size as i32 * 6 / 10;
+    for (line, dy) in [(a, -gap), (b, gap + 2)] {
+        area.draw(&Text::new(
+            line,
+            (w as i32 / 2, h as i32 / 2 + dy),
+            font(size),
+        ))?;
+    }
     Ok(())
 }
 
