@@ -82,6 +82,15 @@ pub fn fmt_step(s: f64) -> String {
 }
 
 fn fmt_value(v: f64) -> String {
+    let text = fmt_value_signed(v);
+    // A tick a rounding error below zero reads `-0.00`.
+    match text.strip_prefix('-') {
+        Some(rest) if rest.chars().all(|c| c == '0' || c == '.') => rest.to_string(),
+        _ => text,
+    }
+}
+
+fn fmt_value_signed(v: f64) -> String {
     if v.abs() >= 1e4 {
         fmt_step(v)
     } else if v.abs() >= 10.0 || v == 0.0 {
@@ -155,7 +164,15 @@ pub fn draw_all(data: &Data, domains: &[DomainStats], opts: &Options) -> Result<
     let plast: Vec<&str> = PLASTICITY
         .iter()
         .map(|p| p.0)
-        .filter(|t| data.runs.iter().any(|r| r.series.contains_key(*t)))
+        // A metric that is zero in every run (DfI of an encoder a network does not have)
+        // would only draw a flat line.
+        .filter(|t| {
+            data.runs.iter().any(|r| {
+                r.series
+                    .get(*t)
+                    .is_some_and(|rows| rows.iter().any(|&(_, v)| v != 0.0))
+            })
+        })
         .collect();
     // Only tasks whose runs log a plasticity metric get a column.
     let ptasks: Vec<(Domain, String)> = tasks
@@ -760,5 +777,14 @@ mod tests {
         assert_eq!(fmt_step(250_000.0), "250k");
         assert_eq!(fmt_step(2_000_000.0), "2M");
         assert_eq!(fmt_step(500.0), "500");
+    }
+
+    #[test]
+    fn value_labels_have_no_negative_zero() {
+        assert_eq!(fmt_value(-1e-17), "0.00");
+        assert_eq!(fmt_value(-0.001), "0.00");
+        assert_eq!(fmt_value(-0.2), "-0.20");
+        assert_eq!(fmt_value(0.25), "0.25");
+        assert_eq!(fmt_value(-12.0), "-12");
     }
 }
