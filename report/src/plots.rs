@@ -82,6 +82,15 @@ pub fn fmt_step(s: f64) -> String {
 }
 
 fn fmt_value(v: f64) -> String {
+    let text = fmt_value_signed(v);
+    // A tick a rounding error below zero reads `-0.00`.
+    match text.strip_prefix('-') {
+        Some(rest) if rest.chars().all(|c| c == '0' || c == '.') => rest.to_string(),
+        _ => text,
+    }
+}
+
+fn fmt_value_signed(v: f64) -> String {
     if v.abs() >= 1e4 {
         fmt_step(v)
     } else if v.abs() >= 10.0 || v == 0.0 {
@@ -155,7 +164,15 @@ pub fn draw_all(data: &Data, domains: &[DomainStats], opts: &Options) -> Result<
     let plast: Vec<&str> = PLASTICITY
         .iter()
         .map(|p| p.0)
-        .filter(|t| data.runs.iter().any(|r| r.series.contains_key(*t)))
+        // A metric that is zero in every run (DfI of an encoder a network does not have)
+        // would only draw a flat line.
+        .filter(|t| {
+            data.runs.iter().any(|r| {
+                r.series
+                    .get(*t)
+                    .is_some_and(|rows| rows.iter().any(|&(_, v)| v != 0.0))
+            })
+        })
         .collect();
     // Only tasks whose runs log a plasticity metric get a column.
     let ptasks: Vec<(Domain, String)> = tasks
@@ -204,21 +221,59 @@ pub fn draw_all(data: &Data, domains: &[DomainStats], opts: &Options) -> Result<
     Ok(files)
 }
 
-/// A figure title centred in `area`, clear of its top edge.
+/// A figure title centred in `area`, clear of its top edge. A title wider than the figure (one
+/// narrow panel) is broken into two lines, at `; ` if it has one, else at the middle space,
+/// and set smaller if a line is still too wide.
 fn title<DB: DrawingBackend>(area: &DrawingArea<DB, Shift>, text: &str) -> DynResult
 where
     DB::ErrorType: 'static,
 {
     let (w, h) = area.dim_in_pixel();
-    let style = (SANS, TITLE)
-        .into_font()
-        .color(&BLACK)
-        .pos(Pos::new(HPos::Center, VPos::Center));
-    area.draw(&Text::new(
-        text.to_string(),
-        (w as i32 / 2, h as i32 / 2 + 4),
-        style,
-    ))?;
+    let font = |size: u32| {
+        (SANS, size)
+            .into_font()
+            .color(&BLACK)
+            .pos(Pos::new(HPos::Center, VPos::Center))
+    };
+    let room = w.saturating_sub(24).max(1);
+    let (text_w, _) = area.estimate_text_size(text, &font(TITLE))?;
+    if text_w <= room {
+        area.draw(&Text::new(
+            text.to_string(),
+            (w as i32 / 2, h as i32 / 2 + 4),
+            font(TITLE),
+        ))?;
+        return Ok(());
+    }
+    let (a, b) = text
+        .split_once("; ")
+        .map(|(a, b)| (a.to_string(), b.to_string()))
+        .or_else(|| {
+            let mid = text.len() / 2;
+            let at = text[..mid]
+                .rfind(' ')
+                .or_else(|| text[mid..].find(' ').map(|i| i + mid))?;
+            Some((text[..at].to_string(), text[at + 1..].to_string()))
+        })
+        .unwrap_or((text.to_string(), String::new()));
+    let widest = area
+        .estimate_text_size(&a, &font(TITLE))?
+        .0
+        .max(area.estimate_text_size(&b, &font(TITLE))?.0)
+        .max(1);
+    let size = if widest <= room {
+        TITLE
+    } else {
+        (TITLE * room / widest).max(12)
+    };
+    let gap = size as i32 * 6 / 10;
+    for (line, dy) in [(a, -gap), (b, gap + 2)] {
+        area.draw(&Text::new(
+            line,
+            (w as i32 / 2, h as i32 / 2 + dy),
+            font(size),
+        ))?;
+    }
     Ok(())
 }
 
@@ -722,5 +777,14 @@ mod tests {
         assert_eq!(fmt_step(250_000.0), "250k");
         assert_eq!(fmt_step(2_000_000.0), "2M");
         assert_eq!(fmt_step(500.0), "500");
+    }
+
+    #[test]
+    fn value_labels_have_no_negative_zero() {
+        assert_eq!(fmt_value(-1e-17), "0.00");
+        assert_eq!(fmt_value(-0.001), "0.00");
+        assert_eq!(fmt_value(-0.2), "-0.20");
+        assert_eq!(fmt_value(0.25), "0.25");
+        assert_eq!(fmt_value(-12.0), "-12");
     }
 }
