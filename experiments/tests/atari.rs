@@ -404,18 +404,14 @@ fn fire_paper_epsilon_is_one_until_learning_starts_then_reaches_the_end_at_270k(
     );
     assert!(eps.at(269_996) > 0.01 + 1e-6);
     for step in [270_000, 270_004, 1_250_000, 2_500_000] {
-        // 1 + (0.01 - 1) is 0.010000000000000009 in f64.
-        assert!(
-            (eps.at(step) - 0.01).abs() < 1e-15,
-            "step {step}: {}",
-            eps.at(step)
-        );
+        // Exactly 0.01, as the reference clamps (1 + (0.01 - 1) would be 0.010000000000000009).
+        assert_eq!(eps.at(step), 0.01, "step {step}");
     }
     // The nature protocol decays from step 0, as CleanRL.
     let nature = AtariRunConfig::preset(Protocol::Nature);
     let eps = nature.dqn.dqn_config(&nature.run).epsilon;
     assert!(eps.at(20_000) < 1.0);
-    assert!((eps.at(250_000) - 0.01).abs() < 1e-15);
+    assert_eq!(eps.at(250_000), 0.01);
 }
 
 #[test]

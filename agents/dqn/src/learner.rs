@@ -45,7 +45,12 @@ impl EpsilonSchedule {
         if step < self.hold_until {
             return self.start;
         }
-        let progress = ((step - self.hold_until) as f64 / self.decay_steps.max(1.0)).min(1.0);
+        let progress = (step - self.hold_until) as f64 / self.decay_steps.max(1.0);
+        if progress >= 1.0 {
+            // Exactly `end`, as the reference clamps: `start + 1.0 * (end - start)` is
+            // 0.010000000000000009 for (1.0, 0.01).
+            return self.end;
+        }
         self.start + progress * (self.end - self.start)
     }
 }
