@@ -5,12 +5,10 @@
 use anyhow::{bail, Result};
 use dqn::{Architecture, Dqn};
 use envs::classic::{CartPole, Pendulum};
-use envs::vector::FlatEnv;
 use fire::Method;
 use replay::VectorReplay;
 use runtime::config::LoopConfig;
 use runtime::{Outcome, RunDir, Seeds, Setup};
-use sac::Sac;
 use serde::{Deserialize, Serialize};
 
 use crate::cli::Experiment;
@@ -153,19 +151,12 @@ impl Experiment for ClassicRunConfig {
         let seeds = Seeds::new(self.run.seed);
         tch::manual_seed(seeds.network_init());
         if self.is_sac() {
-            let probe = Pendulum::new();
-            let (low, high) = crate::sac_keys::box_bounds(&FlatEnv::action_space(&probe))?;
-            let obs_dim = FlatEnv::obs_len(&probe);
-            let agent = Sac::new(
-                &self.sac.architecture(),
-                obs_dim as i64,
-                &low,
-                &high,
-                self.sac.sac_config(),
+            let (agent, replay) = self.sac.build_for(
+                &Pendulum::new(),
+                self.run.buffer_size,
+                seeds.replay(),
                 device,
             )?;
-            let replay =
-                VectorReplay::new(self.run.buffer_size, obs_dim, low.len(), seeds.replay())?;
             let setup = Setup {
                 agent,
                 replay,

@@ -11,12 +11,9 @@ use std::sync::Arc;
 
 use anyhow::{ensure, Result};
 use envs::mujoco::{ActionRepeat, HumanoidConfig, HumanoidEnv, HumanoidModel, Task};
-use envs::vector::FlatEnv;
 use fire::Method;
-use replay::VectorReplay;
 use runtime::config::LoopConfig;
 use runtime::{Outcome, RunDir, Seeds, Setup};
-use sac::Sac;
 use serde::{Deserialize, Serialize};
 
 use crate::cli::Experiment;
@@ -220,19 +217,9 @@ impl Experiment for HumanoidRunConfig {
         let make = move || -> envs::Result<ActionRepeat> {
             ActionRepeat::new(HumanoidEnv::with_model(model.clone(), &env_config)?, repeat)
         };
-        let probe = make()?;
-        let (low, high) = crate::sac_keys::box_bounds(&FlatEnv::action_space(&probe))?;
-        let obs_dim = FlatEnv::obs_len(&probe);
-        drop(probe);
-        let agent = Sac::new(
-            &self.sac.architecture(),
-            obs_dim as i64,
-            &low,
-            &high,
-            self.sac.sac_config(),
-            device,
-        )?;
-        let replay = VectorReplay::new(cfg.buffer_size, obs_dim, low.len(), seeds.replay())?;
+        let (agent, replay) =
+            self.sac
+                .build_for(&make()?, cfg.buffer_size, seeds.replay(), device)?;
         let setup = Setup {
             agent,
             replay,

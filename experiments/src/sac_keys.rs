@@ -153,6 +153,31 @@ pub fn check_actors(keys: &SacKeys, run: &runtime::config::LoopConfig) -> Result
     Ok(())
 }
 
+impl SacKeys {
+    /// The agent these keys describe, sized for `env`'s observations and action box, and its
+    /// replay of `buffer_size` transitions (sampled with `replay_seed`).
+    pub fn build_for(
+        &self,
+        env: &impl envs::vector::FlatEnv,
+        buffer_size: usize,
+        replay_seed: u64,
+        device: tch::Device,
+    ) -> Result<(sac::Sac, replay::VectorReplay)> {
+        let (low, high) = box_bounds(&env.action_space())?;
+        let obs_dim = env.obs_len();
+        let agent = sac::Sac::new(
+            &self.architecture(),
+            obs_dim as i64,
+            &low,
+            &high,
+            self.sac_config(),
+            device,
+        )?;
+        let replay = replay::VectorReplay::new(buffer_size, obs_dim, low.len(), replay_seed)?;
+        Ok((agent, replay))
+    }
+}
+
 /// The bounds of a box action space, or an error for a discrete one.
 pub fn box_bounds(space: &envs::Space) -> Result<(Vec<f32>, Vec<f32>)> {
     match space {
