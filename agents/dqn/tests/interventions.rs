@@ -5,6 +5,15 @@ use fire::{Method, MethodConfig};
 use replay::Batch;
 use tch::{Device, Kind, Tensor};
 
+/// libtorch's generator is global, and `agent` and `batch` seed it and then draw from it: tests
+/// on parallel threads would interleave their draws (two "identical" agents then differ), so
+/// each test of this file holds this lock for its whole run.
+static GENERATOR: std::sync::Mutex<()> = std::sync::Mutex::new(());
+
+fn serial() -> std::sync::MutexGuard<'static, ()> {
+    GENERATOR.lock().unwrap_or_else(|p| p.into_inner())
+}
+
 fn agent() -> Dqn<f32> {
     tch::manual_seed(3);
     let config = DqnConfig {
@@ -54,6 +63,7 @@ fn param(agent: &Dqn<f32>, name: &str) -> Tensor {
 
 #[test]
 fn fire_keeps_adam_syncs_target_and_resets_the_head() {
+    let _serial = serial();
     let mut a = agent();
     for s in 0..5 {
         a.update(&batch(s)).unwrap();
@@ -87,6 +97,7 @@ fn fire_keeps_adam_syncs_target_and_resets_the_head() {
 
 #[test]
 fn redo_recycles_dead_units_zeroes_their_moments_and_keeps_outputs() {
+    let _serial = serial();
     let mut a = agent();
     a.update(&batch(1)).unwrap();
     // Kill units 3 and 5 of the first hidden layer.
@@ -144,6 +155,7 @@ fn redo_recycles_dead_units_zeroes_their_moments_and_keeps_outputs() {
 
 #[test]
 fn plasticity_injection_keeps_outputs_trains_only_the_new_head_and_checkpoints() {
+    let _serial = serial();
     let mut a = agent();
     a.update(&batch(1)).unwrap();
     let probe = Tensor::from_slice(&batch(5).obs).view([32, 4]);
@@ -212,6 +224,7 @@ fn plasticity_injection_keeps_outputs_trains_only_the_new_head_and_checkpoints()
 
 #[test]
 fn update_statistics_are_means_and_catch_divergence() {
+    let _serial = serial();
     let mut a = agent();
     assert_eq!(a.take_stats().unwrap(), None, "no update yet");
     // The mean over three updates equals the mean of the three taken one at a time.
