@@ -827,11 +827,12 @@ impl<A: Agent, R: Replay<Elem = A::Elem>> Learner<'_, A, R> {
         let started = Instant::now();
         // ReDo scores neurons on a training batch, as Sokar et al. do: `batch_size` transitions
         // drawn like the next update's, from a stream of their own.
-        let batch = match self.replay.is_empty() {
-            true => None,
-            false => Some(self.draw_obs(self.cfg.batch_size, self.seeds.intervention(step))?),
-        };
+        // Only ReDo reads it: the other methods get none rather than a batch drawn for nothing.
         let method = self.cfg.method();
+        let batch = match method.method == Method::Redo && !self.replay.is_empty() {
+            true => Some(self.draw_obs(self.cfg.batch_size, self.seeds.intervention(step))?),
+            false => None,
+        };
         let reports = self.agent.intervene(&method, batch.as_ref())?;
         let total_sfe = reports.iter().fold(0.0, |sum, r| sum + r.sfe);
         self.log.scalar("interventions/count", 1.0, step)?;
