@@ -155,9 +155,12 @@ pub fn known_keys(binary: &Path) -> Result<BTreeSet<String>> {
     Ok(keys)
 }
 
-/// Errors on the first `[set]` or `[grid]` key the binary does not know.
+/// Errors on the first `[set]`, `[grid]` or `[[when]]` key the binary does not know.
 pub fn check_keys(spec: &Spec, known: &BTreeSet<String>) -> Result<()> {
-    for (section, table) in [("set", &spec.set), ("grid", &spec.grid)] {
+    let sections = [("set", &spec.set), ("grid", &spec.grid)]
+        .into_iter()
+        .chain(spec.when.iter().map(|w| ("[when] set", &w.set)));
+    for (section, table) in sections {
         for key in table.keys() {
             if !known.contains(key) {
                 bail!(

@@ -26,9 +26,44 @@ pub struct Spec {
     pub set: toml::Table,
     /// Keys whose lists are crossed: one run per combination.
     pub grid: toml::Table,
+    /// Settings that depend on grid values (`[[when]]` tables), in file order.
+    #[serde(default)]
+    pub when: Vec<When>,
     /// Resources of the Slurm executor.
     #[serde(default)]
     pub slurm: SlurmSpec,
+}
+
+/// `[[when]]`: keys for the grid points whose values match, or none of those points.
+///
+/// ```toml
+/// [[when]]
+/// match = { env = "Pendulum-v1" }              # every key a [grid] key, one value each
+/// set = { levels = 5, level_steps = "3k" }     # added to those points' --set (not to names)
+/// [[when]]
+/// match = { env = "Pendulum-v1", intervention = "redo" }
+/// skip = true                                  # no such run
+/// ```
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct When {
+    /// Grid key -> the value a point must have.
+    #[serde(rename = "match")]
+    pub matches: toml::Table,
+    /// Keys those points get (after `[set]`, before the grid's own values).
+    #[serde(default)]
+    pub set: toml::Table,
+    /// Drop those points from the sweep.
+    #[serde(default)]
+    pub skip: bool,
+}
+
+impl When {
+    fn applies_to(&self, values: &[(String, toml::Value)]) -> bool {
+        self.matches
+            .iter()
+            .all(|(k, want)| values.iter().any(|(key, v)| key == k && v == want))
+    }
 }
 
 /// `[slurm]`: what each array task asks for. Empty strings and zeros are left to the cluster.
@@ -129,7 +164,35 @@ impl Spec {
                 bail!("key `{key}`: tables are not configuration values");
             }
         }
+        for (i, when) in self.when.iter().enumerate() {
+            let n = i + 1;
+            if when.matches.is_empty() {
+                bail!("[[when]] {n}: `match` is empty (it would apply to every point: use [set])");
+            }
+            for (key, value) in &when.matches {
+                let Some(values) = self.grid.get(key).and_then(|v| v.as_array()) else {
+                    bail!("[[when]] {n}: match key `{key}` is not a [grid] key");
+                };
+                if !values.contains(value) {
+                    bail!("[[when]] {n}: {key} = {value} is not one of the grid's values");
+                }
+            }
+            if when.skip != when.set.is_empty() {
+                bail!("[[when]] {n}: give either `set` or `skip = true`");
+            }
+            for (key, value) in &when.set {
+                if self.grid.contains_key(key) {
+                    bail!("[[when]] {n}: key `{key}` is also in [grid]");
+                }
+                if matches!(value, toml::Value::Table(_)) {
+                    bail!("[[when]] {n}: key `{key}`: tables are not configuration values");
+                }
+            }
+        }
         let points = self.points();
+        if points.is_empty() {
+            bail!("[[when]] skips every grid point: nothing to run");
+        }
         let mut seen = BTreeMap::new();
         for p in &points {
             if let Some(prev) = seen.insert(p.name.clone(), p.values.clone()) {
@@ -175,6 +238,7 @@ impl Spec {
                 values.reverse();
                 values
             })
+            .filter(|values| !self.when.iter().any(|w| w.skip && w.applies_to(values)))
             .map(|values| Point {
                 name: values
                     .iter()
@@ -186,12 +250,19 @@ impl Spec {
             .collect()
     }
 
-    /// The `--set` assignments of a point: `[set]` first, then its grid values.
+    /// The `--set` assignments of a point: `[set]` first, then the `set` of every `[[when]]`
+    /// that matches it (in file order, so a later one wins), then its grid values.
     pub fn assignments(&self, point: &Point) -> Vec<String> {
         let mut fixed: Vec<(&String, &toml::Value)> = self.set.iter().collect();
         fixed.sort_by(|a, b| a.0.cmp(b.0));
+        let conditional = self
+            .when
+            .iter()
+            .filter(|w| w.applies_to(&point.values))
+            .flat_map(|w| w.set.iter());
         fixed
             .into_iter()
+            .chain(conditional)
             .chain(point.values.iter().map(|(k, v)| (k, v)))
             .map(|(k, v)| format!("{k}={v}"))
             .collect()
@@ -230,6 +301,8 @@ impl Spec {
                 field(&format!("{section}.{k}"), s(a.get(k)), s(b.get(k)));
             }
         }
+        let whens = |w: &[When]| toml::Value::try_from(w).map(|v| v.to_string()).unwrap_or_default();
+        field("when", whens(&self.when), whens(&new.when));
         out
     }
 }
@@ -335,6 +408,41 @@ intervention = ["none", "fire"]
             err("name = \"a\"\nbinary = \"classic\"\n[grid]\nx=[\"a b\", \"a_b\"]")
                 .contains("same run name")
         );
+    }
+
+    #[test]
+    fn when_sets_keys_of_matching_points_and_skips() {
+        let s = Spec::parse(&format!(
+            "{SPEC}\n[[when]]\nmatch = {{ intervention = \"fire\" }}\nset = {{ shrink = 0.5 }}\n\
+             [[when]]\nmatch = {{ intervention = \"fire\", seed = 2 }}\nskip = true\n"
+        ))
+        .unwrap();
+        let names: Vec<String> = s.points().into_iter().map(|p| p.name).collect();
+        assert_eq!(
+            names,
+            [
+                "intervention-none__seed-1",
+                "intervention-fire__seed-1",
+                "intervention-none__seed-2"
+            ]
+        );
+        let p = s.points();
+        assert_eq!(
+            s.assignments(&p[1]),
+            ["steps=\"2.5M\"", "shrink=0.5", "intervention=\"fire\"", "seed=1"]
+        );
+        assert_eq!(s.assignments(&p[0]).len(), 3, "none gets no shrink");
+        let err = |extra: &str| Spec::parse(&format!("{SPEC}\n{extra}")).unwrap_err().to_string();
+        assert!(err("[[when]]\nmatch = { env = \"x\" }\nset = { a = 1 }").contains("not a [grid] key"));
+        assert!(err("[[when]]\nmatch = { seed = 9 }\nset = { a = 1 }").contains("not one of"));
+        assert!(err("[[when]]\nmatch = { seed = 1 }\nset = { seed = 3 }").contains("also in [grid]"));
+        assert!(err("[[when]]\nmatch = { seed = 1 }").contains("either `set` or `skip"));
+        assert!(err("[[when]]\nmatch = { seed = 1 }\nskip = true\n[[when]]\nmatch = { seed = 2 }\nskip = true")
+            .contains("skips every grid point"));
+        let mut b = s.clone();
+        b.when.pop();
+        assert_eq!(s.changes(&b).len(), 1, "{:?}", s.changes(&b));
+        assert!(s.changes(&b)[0].starts_with("when: "));
     }
 
     #[test]

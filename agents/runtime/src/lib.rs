@@ -19,10 +19,13 @@
 //! * [`config`]: [`config::LoopConfig`], the keys every binary shares, and the flat key space
 //!   (`--set KEY=VALUE`, TOML files) over a binary's config sections.
 //! * [`Seeds`]: every seed of a run, derived from the run seed in one place.
+//! * [`levels`]: continual levels (a fixed observation offset per level, switches at exact
+//!   steps, `levels.csv`).
 #![warn(missing_docs)]
 
 pub mod checkpoint;
 pub mod config;
+pub mod levels;
 mod logger;
 mod progress;
 mod run_dir;

@@ -9,14 +9,18 @@ use serde::Serialize;
 use crate::tfevents::EventWriter;
 use crate::{io, Result};
 
-/// One TensorBoard writer per run directory plus `metrics.csv` (`step,frames,tag,value`) and
-/// `interventions.jsonl`. Appends when a run resumes.
+/// One TensorBoard writer per run directory plus `metrics.csv` (`step,frames,tag,value`),
+/// `interventions.jsonl` and, for runs with levels, `levels.csv` (one row per finished level,
+/// [`crate::levels::LevelRow`]). Appends when a run resumes.
 pub struct MetricsLogger {
     tensorboard: EventWriter,
     csv: BufWriter<File>,
     events: BufWriter<File>,
+    /// Opened at the first finished level.
+    levels: Option<BufWriter<File>>,
     csv_path: PathBuf,
     events_path: PathBuf,
+    levels_path: PathBuf,
     frames_per_step: u64,
 }
 
@@ -33,7 +37,12 @@ impl MetricsLogger {
     pub fn open_at(dir: &Path, frames_per_step: u64, resume_step: Option<u64>) -> Result<Self> {
         let csv_path = dir.join("metrics.csv");
         let events_path = dir.join("interventions.jsonl");
+        let levels_path = dir.join("levels.csv");
         if let Some(step) = resume_step {
+            // A level's row is written at its end step, before the checkpoint of that step.
+            keep_lines_up_to(&levels_path, step, |line| {
+                line.split(',').nth(2).and_then(|s| s.parse().ok())
+            })?;
             keep_lines_up_to(&csv_path, step, |line| {
                 line.split(',').next().and_then(|s| s.parse().ok())
             })?;
@@ -66,10 +75,34 @@ impl MetricsLogger {
             tensorboard,
             csv,
             events,
+            levels: None,
             csv_path,
             events_path,
+            levels_path,
             frames_per_step,
         })
+    }
+
+    /// Appends one finished level to `levels.csv` (created with its header).
+    pub fn level_row(&mut self, row: &crate::levels::LevelRow) -> Result<()> {
+        let path = &self.levels_path;
+        let writer = match &mut self.levels {
+            Some(w) => w,
+            None => {
+                let new = std::fs::metadata(path).map(|m| m.len() == 0).unwrap_or(true);
+                let file = OpenOptions::new()
+                    .create(true)
+                    .append(true)
+                    .open(path)
+                    .map_err(io(path))?;
+                let mut w = BufWriter::new(file);
+                if new {
+                    writeln!(w, "{}", crate::levels::LEVELS_CSV_HEADER).map_err(io(path))?;
+                }
+                self.levels.insert(w)
+            }
+        };
+        writeln!(writer, "{}", row.csv_line()).map_err(io(path))
     }
 
     /// Logs one scalar at `step` (agent steps summed over environments).
@@ -96,6 +129,9 @@ impl MetricsLogger {
     pub fn flush(&mut self) -> Result<()> {
         self.tensorboard.flush()?;
         self.csv.flush().map_err(io(&self.csv_path))?;
+        if let Some(levels) = &mut self.levels {
+            levels.flush().map_err(io(&self.levels_path))?;
+        }
         self.events.flush().map_err(io(&self.events_path))
     }
 }

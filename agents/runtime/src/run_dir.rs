@@ -5,7 +5,7 @@ use std::path::{Path, PathBuf};
 use crate::{io, Error, Result};
 
 /// A run's directory: `config.toml` (the resolved configuration), `events.out.tfevents.*`,
-/// `metrics.csv`, `interventions.jsonl` and `checkpoint/`.
+/// `metrics.csv`, `interventions.jsonl`, `levels.csv` (runs with levels) and `checkpoint/`.
 #[derive(Clone, Debug)]
 pub struct RunDir {
     path: PathBuf,
@@ -103,6 +103,7 @@ impl RunDir {
             let name = path.file_name().unwrap_or_default().to_string_lossy();
             if name == "metrics.csv"
                 || name == "interventions.jsonl"
+                || name == "levels.csv"
                 || name.starts_with("events.out.tfevents.")
             {
                 std::fs::remove_file(&path).map_err(io(&path))?;

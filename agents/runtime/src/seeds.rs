@@ -11,6 +11,7 @@
 //! | evaluation at step `s` | its environments and its own acting generator | `seed ^ 0xE7A1 ^ s` |
 //! | probe at step `s` | the plasticity probe drawn from replay | ChaCha8 seed `seed`, stream 1, word `s` |
 //! | intervention batch at step `s` | the batch ReDo scores neurons on | ChaCha8 seed `seed`, stream 2, word `s` |
+//! | levels | the observation offsets of a continual run's levels, drawn once | ChaCha8 seed `seed`, stream 3 |
 //!
 //! Evaluation, probes and intervention batches draw from their own streams, so turning it on or off, or changing how often it
 //! runs, leaves training unchanged. The formulas are the ones the first `atari` loop used, so
@@ -72,6 +73,11 @@ impl Seeds {
     /// batch but from its own stream.
     pub fn intervention(self, step: u64) -> ChaCha8Rng {
         self.positioned(2, step)
+    }
+
+    /// The observation offsets of a continual run's levels ([`crate::levels`]), drawn once.
+    pub fn levels(self) -> ChaCha8Rng {
+        self.positioned(3, 0)
     }
 
     fn positioned(self, stream: u64, step: u64) -> ChaCha8Rng {

@@ -32,7 +32,7 @@ use std::sync::{Arc, Condvar, Mutex};
 use std::time::Instant;
 
 use agent::{ActMode, Agent, Policy};
-use anyhow::{bail, Context, Result};
+use anyhow::{bail, ensure, Context, Result};
 use envs::vector::{FlatEnv, Transition, VecEnv, VecStep};
 use fire::schedule::{Scheduler, SchedulerState};
 use fire::Method;
@@ -42,6 +42,7 @@ use serde::{Deserialize, Serialize};
 use tch::Tensor;
 
 use crate::config::{LoopConfig, ProbeMode};
+use crate::levels::{LevelPlan, LevelProgress, Shift};
 use crate::seeds::Seeds;
 use crate::{checkpoint, MetricsLogger, Progress, RunDir, StopSignal};
 
@@ -72,6 +73,8 @@ pub struct Setup<A: Agent, E, R> {
     pub frames_per_step: u64,
     /// Extra scalars from an evaluation's mean return (e.g. a success rate).
     pub eval_extras: Option<Box<EvalExtras>>,
+    /// Continual levels (see [`crate::levels`]); `None` for an ordinary run.
+    pub levels: Option<LevelPlan>,
     /// The resolved configuration (TOML), written to the run directory once the run can start
     /// (after the checkpoint loaded, on a resume), so a failed resume changes nothing.
     pub config_text: String,
@@ -108,6 +111,9 @@ pub struct LoopState {
     /// Updates done when that warm-up began (nonzero after such a resume). The replay ratio
     /// counts from there.
     pub updates_before_warmup: u64,
+    /// The level being played and its returns so far (runs with levels).
+    #[serde(default)]
+    pub level: LevelProgress,
 }
 
 /// Updates the replay ratio allows after `step` steps.
@@ -185,11 +191,16 @@ struct Learner<'a, A: Agent, R> {
     frames_per_step: u64,
     action_dim: usize,
     eval_extras: Option<Box<EvalExtras>>,
-    /// Runs one evaluation of the agent at a step (it owns the environment factory).
+    /// Runs one evaluation of the agent at a step, observations shifted by an offset (it owns
+    /// the environment factory).
     evaluator: Box<Evaluator<'a, A>>,
+    /// Continual levels, if the run has them.
+    levels: Option<LevelPlan>,
+    /// The latest evaluation `(step, mean return)`, so a level's end reuses one at its step.
+    last_eval: Option<(u64, f64)>,
 }
 
-type Evaluator<'a, A> = dyn Fn(&mut A, u64) -> Result<f64> + 'a;
+type Evaluator<'a, A> = dyn Fn(&mut A, u64, Option<&[f32]>) -> Result<f64> + 'a;
 
 /// Trains as `cfg` says, logging into `run`; resumes from its checkpoint when `resume`.
 pub fn train<A, E, R>(
@@ -201,10 +212,18 @@ pub fn train<A, E, R>(
 ) -> Result<Outcome>
 where
     A: Agent,
+    A::Elem: Shift,
     E: FlatEnv<Elem = A::Elem> + 'static,
     R: Replay<Elem = A::Elem>,
 {
     let seeds = Seeds::new(cfg.seed);
+    if setup.levels.is_some() {
+        ensure!(
+            <A::Elem as Shift>::SHIFTS,
+            "levels are for flat observations, not pixels"
+        );
+        ensure!(cfg.actors == 0, "levels need actors = 0");
+    }
     if cfg.torch_threads > 0 {
         tch::set_num_threads(cfg.torch_threads as i32);
     }
@@ -213,7 +232,9 @@ where
         .map(|i| make_env(EnvPurpose::Train, i, seeds.environment(i)))
         .collect::<Result<Vec<_>, _>>()?;
     let action_dim = envs[0].action_space().dim();
-    let evaluator = move |agent: &mut A, step: u64| evaluate(agent, &*make_env, cfg, seeds, step);
+    let evaluator = move |agent: &mut A, step: u64, offset: Option<&[f32]>| {
+        evaluate(agent, &*make_env, cfg, seeds, step, offset)
+    };
     let metrics = setup.agent.plasticity_metrics();
     let mut agent = setup.agent;
     let mut replay = setup.replay;
@@ -227,6 +248,7 @@ where
         rng: Vec::new(),
         warmup_until: cfg.learning_starts,
         updates_before_warmup: 0,
+        level: LevelProgress::default(),
     };
     // Leftovers of writes a killed process never finished.
     for dir in [run.path().to_owned(), run.checkpoint_dir()] {
@@ -296,6 +318,8 @@ where
         action_dim,
         eval_extras: setup.eval_extras,
         evaluator: Box::new(evaluator),
+        levels: setup.levels,
+        last_eval: None,
     };
     let stop = StopSignal::install();
     let result = if cfg.actors == 0 {
@@ -329,18 +353,27 @@ where
 
 /// Mean raw return of the episodes an evaluation at `step` finished (NaN if none did): its own
 /// environments and generator (the evaluation stream of [`Seeds`]), so training is unchanged
-/// by it; `eval_envs` environments until `eval_steps` steps or `eval_episodes` episodes.
+/// by it; `eval_envs` environments until `eval_steps` steps or `eval_episodes` episodes. Every
+/// observation the agent sees is shifted by `offset` (the current level's, in a run with
+/// levels).
 fn evaluate<A, E>(
     agent: &mut A,
     make_env: &EnvFactory<E>,
     cfg: &LoopConfig,
     seeds: Seeds,
     step: u64,
+    offset: Option<&[f32]>,
 ) -> Result<f64>
 where
     A: Agent,
+    A::Elem: Shift,
     E: FlatEnv<Elem = A::Elem>,
 {
+    let shift = |obs: &mut [A::Elem]| {
+        if let Some(offset) = offset {
+            crate::levels::shift_rows(obs, offset);
+        }
+    };
     use rand::SeedableRng;
     let seed = seeds.evaluation(step);
     let envs = (0..cfg.eval_envs)
@@ -349,6 +382,7 @@ where
     let mut vec = VecEnv::new(envs, 1)?;
     let mut rng = ChaCha8Rng::seed_from_u64(seed);
     let mut obs = vec.reset(Some(seed))?.to_vec();
+    shift(&mut obs);
     let (mut total, mut episodes, mut steps) = (0.0, 0u64, 0u64);
     while !(cfg.eval_steps > 0 && steps >= cfg.eval_steps
         || cfg.eval_episodes > 0 && episodes >= cfg.eval_episodes)
@@ -362,6 +396,7 @@ where
             }
         }
         obs.copy_from_slice(step.obs);
+        shift(&mut obs);
         steps += cfg.eval_envs as u64;
     }
     Ok(if episodes > 0 {
@@ -388,6 +423,7 @@ fn run_synchronous<A, E, R>(
 ) -> Result<()>
 where
     A: Agent,
+    A::Elem: Shift,
     E: FlatEnv<Elem = A::Elem>,
     R: Replay<Elem = A::Elem>,
 {
@@ -395,15 +431,32 @@ where
     let mut vec = VecEnv::new(envs, cfg.env_threads)?;
     let obs_len = vec.obs_len();
     let part_len = learner.replay.part_len();
+    let levels = learner.levels.clone();
+    if let Some(plan) = &levels {
+        ensure!(
+            part_len == obs_len && plan.offset(0).len() == obs_len,
+            "levels need a replay that stores whole observations of {obs_len} values"
+        );
+    }
+    let shift = |level: u64, rows: &mut [A::Elem]| {
+        if let Some(plan) = &levels {
+            plan.shift(level, rows);
+        }
+    };
     // A resume with the replay and the environments' states continues the episodes in
     // flight (replay already holds their beginnings); otherwise new episodes start, seeded by
-    // the step.
+    // the step. Environments hold raw observations: the level's offset is the loop's.
     let mut obs = match learner.resume_envs.take() {
-        Some(states) => vec.load_states(&states)?.to_vec(),
+        Some(states) => {
+            let mut obs = vec.load_states(&states)?.to_vec();
+            shift(learner.state.level.level, &mut obs);
+            obs
+        }
         None => {
-            let obs = vec
+            let mut obs = vec
                 .reset(Some(learner.seeds.reset(learner.state.step)))?
                 .to_vec();
+            shift(learner.state.level.level, &mut obs);
             learner.start_episodes(0, &obs, obs_len)?;
             obs
         }
@@ -417,8 +470,26 @@ where
         let mode = learner.mode();
         let actions = learner.agent.act(&obs, mode, &mut learner.rng)?;
         let step = vec.step(&actions)?;
-        let msg = StepMsg::from_step(0, &actions, &step, obs_len, part_len);
+        let mut msg = StepMsg::from_step(0, &actions, &step, obs_len, part_len);
         obs.copy_from_slice(step.obs);
+        if let Some(plan) = &levels {
+            let level = learner.state.level.level;
+            plan.shift(level, &mut obs);
+            plan.shift(level, &mut msg.next_parts);
+            plan.shift(level, &mut msg.reset_parts);
+            let after = learner.state.step + cfg.envs as u64;
+            if after >= plan.end_of(level) && level + 1 < plan.levels() {
+                // The switch: episodes in flight end here as truncated (their last
+                // observation, with the old offset, is in `next_parts`), and every environment
+                // starts a new episode seen with the new offset.
+                for t in &mut msg.transitions {
+                    t.truncated |= !t.terminated;
+                }
+                obs.copy_from_slice(vec.reset(Some(learner.seeds.reset(after)))?);
+                plan.shift(level + 1, &mut obs);
+                msg.reset_parts.copy_from_slice(&obs);
+            }
+        }
         learner.ingest(&msg)?;
         learner.tick(cfg.envs as u64, &mut || snapshot(&mut vec))?;
     }
@@ -722,6 +793,10 @@ impl<A: Agent, R: Replay<Elem = A::Elem>> Learner<'_, A, R> {
                     .start_episode(env, &msg.reset_parts[k * p..(k + 1) * p])?;
             }
             if let Some(ep) = t.info.episode {
+                if let Some(plan) = &self.levels {
+                    let at = self.state.step + msg.transitions.len() as u64;
+                    self.state.level.record(plan, ep.episode_return, at);
+                }
                 self.state.episodes += 1;
                 self.last_return = Some(ep.episode_return);
                 self.log
@@ -793,7 +868,12 @@ impl<A: Agent, R: Replay<Elem = A::Elem>> Learner<'_, A, R> {
             self.intervene()?;
             intervened = true;
         }
+        intervened |= self.finish_level(step, intervened)?;
         if crossed(step, stride, cfg.log_every) {
+            if self.levels.is_some() {
+                let level = self.state.level.level as f64;
+                self.log.scalar("charts/level", level, step)?;
+            }
             for (tag, value) in self.agent.take_stats(self.mode())? {
                 self.log.scalar(tag, value, step)?;
             }
@@ -856,15 +936,54 @@ impl<A: Agent, R: Replay<Elem = A::Elem>> Learner<'_, A, R> {
         Ok(())
     }
 
-    fn evaluate_and_log(&mut self, step: u64) -> Result<()> {
-        let score = (self.evaluator)(&mut self.agent, step)?;
+    /// At the end of a level: its greedy evaluation (the one at this step if there was one),
+    /// its `levels.csv` row, then at a switch the level intervention (unless the schedule
+    /// already intervened at this step) and the next level. Returns whether it intervened.
+    fn finish_level(&mut self, step: u64, intervened: bool) -> Result<bool> {
+        let Some(plan) = self.levels.clone() else {
+            return Ok(false);
+        };
+        let level = self.state.level.level;
+        if step < plan.end_of(level) {
+            return Ok(false);
+        }
+        let eval_return = match self.last_eval {
+            Some((at, score)) if at == step => score,
+            _ => self.evaluate_and_log(step)?,
+        };
+        let (row, next) = self.state.level.finish(&plan, eval_return);
+        self.log.level_row(&row)?;
+        if level + 1 >= plan.levels() {
+            return Ok(false);
+        }
+        let intervene =
+            plan.intervenes() && self.cfg.intervention != Method::None && !intervened;
+        if intervene {
+            self.intervene()?;
+        }
+        self.state.level = next;
+        self.progress.println(&format!(
+            "step {step}: level {level} done (greedy return {eval_return:.1}); level {} starts",
+            level + 1
+        ));
+        Ok(intervene)
+    }
+
+    /// Evaluates at `step` (with the current level's offset) and logs the score.
+    fn evaluate_and_log(&mut self, step: u64) -> Result<f64> {
+        let offset = self
+            .levels
+            .as_ref()
+            .map(|plan| plan.offset(self.state.level.level));
+        let score = (self.evaluator)(&mut self.agent, step, offset)?;
+        self.last_eval = Some((step, score));
         self.log.scalar("eval/episodic_return", score, step)?;
         if let Some(extras) = &self.eval_extras {
             for (tag, value) in extras(score) {
                 self.log.scalar(tag, value, step)?;
             }
         }
-        Ok(())
+        Ok(score)
     }
 
     /// Checkpoints the agent, the loop's state and, with `checkpoint_replay`, the replay, the
