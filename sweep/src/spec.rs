@@ -301,7 +301,11 @@ impl Spec {
                 field(&format!("{section}.{k}"), s(a.get(k)), s(b.get(k)));
             }
         }
-        let whens = |w: &[When]| toml::Value::try_from(w).map(|v| v.to_string()).unwrap_or_default();
+        let whens = |w: &[When]| {
+            toml::Value::try_from(w)
+                .map(|v| v.to_string())
+                .unwrap_or_default()
+        };
         field("when", whens(&self.when), whens(&new.when));
         out
     }
@@ -429,13 +433,26 @@ intervention = ["none", "fire"]
         let p = s.points();
         assert_eq!(
             s.assignments(&p[1]),
-            ["steps=\"2.5M\"", "shrink=0.5", "intervention=\"fire\"", "seed=1"]
+            [
+                "steps=\"2.5M\"",
+                "shrink=0.5",
+                "intervention=\"fire\"",
+                "seed=1"
+            ]
         );
         assert_eq!(s.assignments(&p[0]).len(), 3, "none gets no shrink");
-        let err = |extra: &str| Spec::parse(&format!("{SPEC}\n{extra}")).unwrap_err().to_string();
-        assert!(err("[[when]]\nmatch = { env = \"x\" }\nset = { a = 1 }").contains("not a [grid] key"));
+        let err = |extra: &str| {
+            Spec::parse(&format!("{SPEC}\n{extra}"))
+                .unwrap_err()
+                .to_string()
+        };
+        assert!(
+            err("[[when]]\nmatch = { env = \"x\" }\nset = { a = 1 }").contains("not a [grid] key")
+        );
         assert!(err("[[when]]\nmatch = { seed = 9 }\nset = { a = 1 }").contains("not one of"));
-        assert!(err("[[when]]\nmatch = { seed = 1 }\nset = { seed = 3 }").contains("also in [grid]"));
+        assert!(
+            err("[[when]]\nmatch = { seed = 1 }\nset = { seed = 3 }").contains("also in [grid]")
+        );
         assert!(err("[[when]]\nmatch = { seed = 1 }").contains("either `set` or `skip"));
         assert!(err("[[when]]\nmatch = { seed = 1 }\nskip = true\n[[when]]\nmatch = { seed = 2 }\nskip = true")
             .contains("skips every grid point"));
