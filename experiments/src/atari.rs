@@ -258,6 +258,7 @@ impl Experiment for AtariRunConfig {
             make_env: Box::new(make_env),
             frames_per_step,
             eval_extras: None,
+            levels: None,
             config_text,
         };
         runtime::train(&self.run, setup, run, resume, true)

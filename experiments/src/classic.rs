@@ -1,13 +1,16 @@
 //! `classic`: an agent on a classic-control task through the same loop as `atari`, so a
 //! newcomer sees learning, logs, checkpoints and interventions in a minute on a CPU. DQN on
-//! CartPole-v1, SAC (CleanRL's MLP sizes) on Pendulum-v1.
+//! CartPole-v1, Acrobot-v1 and MountainCar-v0, SAC (CleanRL's MLP sizes) on Pendulum-v1.
+//! Every task runs as a continual sequence of levels with `levels > 1` ([`runtime::levels`]).
 
 use anyhow::{bail, Result};
 use dqn::{Architecture, Dqn};
-use envs::classic::{CartPole, Pendulum};
+use envs::classic::{Acrobot, CartPole, MountainCar, Pendulum};
+use envs::vector::FlatEnv;
 use fire::Method;
 use replay::VectorReplay;
 use runtime::config::LoopConfig;
+use runtime::levels::LevelKeys;
 use runtime::{Outcome, RunDir, Seeds, Setup};
 use serde::{Deserialize, Serialize};
 
@@ -16,13 +19,13 @@ use crate::dqn_keys::DqnKeys;
 use crate::sac_keys::SacKeys;
 
 /// The tasks `classic` knows.
-pub const TASKS: &[&str] = &["CartPole-v1", "Pendulum-v1"];
+pub const TASKS: &[&str] = &["CartPole-v1", "Acrobot-v1", "MountainCar-v0", "Pendulum-v1"];
 
 /// The environment's keys.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields, default)]
 pub struct ClassicKeys {
-    /// The task: CartPole-v1 (DQN) or Pendulum-v1 (SAC).
+    /// The task: CartPole-v1, Acrobot-v1, MountainCar-v0 (DQN) or Pendulum-v1 (SAC).
     pub env: String,
 }
 
@@ -36,13 +39,15 @@ impl Default for ClassicKeys {
 
 /// A `classic` run's configuration. Defaults solve CartPole-v1 in about a minute on a CPU
 /// (measured: greedy return 500 within 60k steps with seed 1). The loop's defaults are shared
-/// by both tasks; the `dqn` keys apply to CartPole-v1, the `sac` keys to Pendulum-v1.
+/// by every task; the `dqn` keys apply to the discrete tasks, the `sac` keys to Pendulum-v1.
 #[derive(Clone, Debug, PartialEq)]
 pub struct ClassicRunConfig {
     /// The loop.
     pub run: LoopConfig,
     /// The task.
     pub env: ClassicKeys,
+    /// The continual levels (off by default).
+    pub levels: LevelKeys,
     /// The agent on CartPole-v1.
     pub dqn: DqnKeys,
     /// The agent on Pendulum-v1.
@@ -72,6 +77,7 @@ impl Default for ClassicRunConfig {
                 ..LoopConfig::default()
             },
             env: ClassicKeys::default(),
+            levels: LevelKeys::default(),
             dqn: DqnKeys {
                 learning_rate: 1e-3,
                 adam_eps: 1e-8,
@@ -91,6 +97,7 @@ impl Default for ClassicRunConfig {
 runtime::sections!(ClassicRunConfig {
     run: LoopConfig,
     env: ClassicKeys,
+    levels: LevelKeys,
     dqn: DqnKeys,
     sac: SacKeys,
 });
@@ -116,19 +123,24 @@ impl Experiment for ClassicRunConfig {
         &self.run
     }
 
+    fn resolve(&mut self, steps_given: bool) -> Result<()> {
+        self.levels.resolve_steps(&mut self.run, steps_given)
+    }
+
     fn validate(&self) -> Result<()> {
         match self.env.env.as_str() {
-            "CartPole-v1" => {
+            "CartPole-v1" | "Acrobot-v1" | "MountainCar-v0" => {
                 self.run.validate(dqn::PLASTICITY_METRICS)?;
-                self.dqn.validate()
+                self.dqn.validate()?;
             }
             "Pendulum-v1" => {
                 self.run.validate(sac::PLASTICITY_METRICS)?;
                 crate::sac_keys::check_actors(&self.sac, &self.run)?;
-                self.sac.validate()
+                self.sac.validate()?;
             }
             other => bail!("unknown env `{other}` (one of: {})", TASKS.join(", ")),
         }
+        self.levels.validate(&self.run)
     }
 
     fn run_name(&self) -> String {
@@ -137,48 +149,102 @@ impl Experiment for ClassicRunConfig {
     }
 
     fn describe(&self) -> Result<String> {
+        let mut schedule = self.run.schedule_text(self.metrics())?;
+        let levels = match self.levels.level_steps {
+            Some(per_level) if self.levels.levels > 1 => {
+                if self.levels.intervene_at_level && self.run.intervention != Method::None {
+                    schedule = if self.run.schedules(self.metrics())?.is_empty() {
+                        "at every level switch".into()
+                    } else {
+                        format!("{schedule}; at every level switch")
+                    };
+                }
+                format!(
+                    " in {} levels of {}",
+                    self.levels.levels,
+                    fire::schedule::format_steps(per_level)
+                )
+            }
+            _ => String::new(),
+        };
         Ok(format!(
-            "{} with {} ({}), {} steps",
+            "{} with {} ({schedule}), {} steps{levels}",
             self.env.env,
             self.run.intervention,
-            self.run.schedule_text(self.metrics())?,
             fire::schedule::format_steps(self.run.steps),
         ))
     }
 
     fn train(&self, run: &RunDir, resume: bool, config_text: String) -> Result<Outcome> {
+        match self.env.env.as_str() {
+            "Pendulum-v1" => self.train_sac(run, resume, config_text),
+            "Acrobot-v1" => self.train_dqn(Acrobot::new, run, resume, config_text),
+            "MountainCar-v0" => self.train_dqn(MountainCar::new, run, resume, config_text),
+            _ => self.train_dqn(CartPole::new, run, resume, config_text),
+        }
+    }
+}
+
+impl ClassicRunConfig {
+    /// DQN (an MLP over the state) on a discrete task made by `make`.
+    fn train_dqn<E: FlatEnv<Elem = f32> + 'static>(
+        &self,
+        make: fn() -> E,
+        run: &RunDir,
+        resume: bool,
+        config_text: String,
+    ) -> Result<Outcome> {
         let device = self.run.device.resolve()?;
         let seeds = Seeds::new(self.run.seed);
         tch::manual_seed(seeds.network_init());
-        if self.is_sac() {
-            let (agent, replay) = self.sac.build_for(
-                &Pendulum::new(),
-                self.run.buffer_size,
-                seeds.replay(),
-                device,
-            )?;
-            let setup = Setup {
-                agent,
-                replay,
-                make_env: Box::new(|_, _, _| Ok(Pendulum::new())),
-                frames_per_step: 1,
-                eval_extras: None,
-                config_text,
-            };
-            return runtime::train(&self.run, setup, run, resume, true);
-        }
+        let probe = make();
+        let obs_dim = probe.obs_len();
+        let actions = match probe.action_space() {
+            envs::Space::Discrete(n) => n,
+            other => bail!(
+                "{}: DQN needs discrete actions, not {other:?}",
+                self.env.env
+            ),
+        };
         let arch = Architecture::Mlp {
-            obs_dim: 4,
+            obs_dim: obs_dim as i64,
             hidden: self.dqn.hidden.clone(),
         };
-        let agent: Dqn<f32> = Dqn::new(&arch, 2, self.dqn.dqn_config(&self.run), device)?;
-        let replay = VectorReplay::new(self.run.buffer_size, 4, 1, seeds.replay())?;
+        let agent: Dqn<f32> = Dqn::new(
+            &arch,
+            actions as i64,
+            self.dqn.dqn_config(&self.run),
+            device,
+        )?;
+        let replay = VectorReplay::new(self.run.buffer_size, obs_dim, 1, seeds.replay())?;
         let setup = Setup {
             agent,
             replay,
-            make_env: Box::new(|_, _, _| Ok(CartPole::new())),
+            make_env: Box::new(move |_, _, _| Ok(make())),
             frames_per_step: 1,
             eval_extras: None,
+            levels: self.levels.plan(seeds, obs_dim),
+            config_text,
+        };
+        runtime::train(&self.run, setup, run, resume, true)
+    }
+
+    /// SAC on Pendulum-v1.
+    fn train_sac(&self, run: &RunDir, resume: bool, config_text: String) -> Result<Outcome> {
+        let device = self.run.device.resolve()?;
+        let seeds = Seeds::new(self.run.seed);
+        tch::manual_seed(seeds.network_init());
+        let probe = Pendulum::new();
+        let (agent, replay) =
+            self.sac
+                .build_for(&probe, self.run.buffer_size, seeds.replay(), device)?;
+        let setup = Setup {
+            agent,
+            replay,
+            make_env: Box::new(|_, _, _| Ok(Pendulum::new())),
+            frames_per_step: 1,
+            eval_extras: None,
+            levels: self.levels.plan(seeds, probe.obs_len()),
             config_text,
         };
         runtime::train(&self.run, setup, run, resume, true)

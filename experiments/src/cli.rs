@@ -138,6 +138,12 @@ pub trait Experiment: Sections {
     const NAME: &'static str;
     /// The loop's section.
     fn loop_config(&self) -> &LoopConfig;
+    /// Settles keys whose defaults depend on others (`classic`'s `steps` from its levels);
+    /// `steps_given` says whether the user set `steps`. Runs before [`validate`](Self::validate).
+    fn resolve(&mut self, steps_given: bool) -> Result<()> {
+        let _ = steps_given;
+        Ok(())
+    }
     /// Checks everything that can be checked before any work (files, ROMs included).
     fn validate(&self) -> Result<()>;
     /// The run's name before seed and time, e.g. `Breakout__dqn-fire`.
@@ -174,7 +180,9 @@ fn run<X: Experiment>(args: &CommonArgs, extra: &[(&str, Option<String>)]) -> Re
     for assignment in args.assignments(extra) {
         apply_set(&mut table, &assignment, &keys)?;
     }
-    let cfg = X::from_table(table)?;
+    let steps_given = table.contains_key("steps");
+    let mut cfg = X::from_table(table)?;
+    cfg.resolve(steps_given)?;
     cfg.validate()?;
     let text = toml::to_string(&cfg.to_table()?).context("serialising the resolved config")?;
     if args.dry_run {

@@ -226,6 +226,7 @@ impl Experiment for HumanoidRunConfig {
             make_env: Box::new(move |_, _, _| make()),
             frames_per_step: repeat as u64,
             eval_extras: Some(Box::new(move |r| eval_extras(task, r))),
+            levels: None,
             config_text,
         };
         runtime::train(&cfg, setup, run, resume, true)

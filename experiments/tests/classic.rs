@@ -311,7 +311,7 @@ fn bad_keys_and_values_fail_before_any_work() {
         (vec!["--set", "steps=lots"], "steps"),
         (vec!["--set", "intervention=reboot"], "full-reset"),
         (vec!["--steps", "-5"], "steps"),
-        (vec!["--env", "Acrobot-v1"], "CartPole-v1"),
+        (vec!["--env", "LunarLander-v2"], "CartPole-v1, Acrobot-v1"),
         (vec!["--set", "fire_iterations=0"], "fire-exact"),
         (
             vec!["--intervention", "fire", "--fire-at", "0"],
@@ -339,7 +339,9 @@ fn bad_keys_and_values_fail_before_any_work() {
         "{text}"
     );
     assert!(
-        text.contains("# The task: CartPole-v1 (DQN) or Pendulum-v1 (SAC).\nenv = \"CartPole-v1\""),
+        text.contains(
+            "# The task: CartPole-v1, Acrobot-v1, MountainCar-v0 (DQN) or Pendulum-v1 (SAC).\nenv = \"CartPole-v1\""
+        ),
         "{text}"
     );
     // --dry-run prints the resolved keys and creates nothing.

@@ -64,11 +64,11 @@ impl LevelKeys {
     /// give it, `steps_given`) defaults to `levels × level_steps`, `level_steps` (when unset) to
     /// `steps / levels`; any disagreement is an error. Call before [`validate`](Self::validate).
     pub fn resolve_steps(&mut self, run: &mut LoopConfig, steps_given: bool) -> Result<()> {
-        ensure!(self.levels >= 1, "levels must be at least 1 (1 = no levels)");
         ensure!(
-            self.level_steps != Some(0),
-            "level_steps must be positive"
+            self.levels >= 1,
+            "levels must be at least 1 (1 = no levels)"
         );
+        ensure!(self.level_steps != Some(0), "level_steps must be positive");
         match self.level_steps {
             Some(per_level) => {
                 let total = per_level.checked_mul(self.levels).ok_or_else(|| {
@@ -87,7 +87,7 @@ impl LevelKeys {
             }
             None if self.levels > 1 => {
                 ensure!(
-                    run.steps % self.levels == 0,
+                    run.steps.is_multiple_of(self.levels),
                     "steps ({}) is not a multiple of levels ({}): set level_steps",
                     run.steps,
                     self.levels
@@ -101,11 +101,11 @@ impl LevelKeys {
 
     /// Checks the keys against the loop's (after [`resolve_steps`](Self::resolve_steps)).
     pub fn validate(&self, run: &LoopConfig) -> Result<()> {
-        ensure!(self.levels >= 1, "levels must be at least 1 (1 = no levels)");
         ensure!(
-            self.level_steps != Some(0),
-            "level_steps must be positive"
+            self.levels >= 1,
+            "levels must be at least 1 (1 = no levels)"
         );
+        ensure!(self.level_steps != Some(0), "level_steps must be positive");
         ensure!(
             self.level_offset_std.is_finite() && self.level_offset_std >= 0.0,
             "level_offset_std must be a finite number of at least 0, got {}",
@@ -124,7 +124,7 @@ impl LevelKeys {
                 self.levels
             );
             ensure!(
-                per_level % run.envs as u64 == 0,
+                per_level.is_multiple_of(run.envs as u64),
                 "level_steps ({per_level}) must be a multiple of envs ({}): levels switch at \
                  exact step counts",
                 run.envs
@@ -394,10 +394,7 @@ mod tests {
             ..keys(1, None)
         };
         assert!(err(k, run(10)).contains("needs levels > 1"));
-        let two_envs = LoopConfig {
-            envs: 2,
-            ..run(10)
-        };
+        let two_envs = LoopConfig { envs: 2, ..run(10) };
         assert!(err(keys(2, Some(5)), two_envs).contains("multiple of envs"));
         let actors = LoopConfig {
             envs: 2,
@@ -411,7 +408,11 @@ mod tests {
     fn offsets_come_from_the_seed_and_level_0_is_unshifted() {
         let k = keys(4, Some(100));
         let a = k.plan(Seeds::new(7), 3).unwrap();
-        assert_eq!(a, k.plan(Seeds::new(7), 3).unwrap(), "same seed, same offsets");
+        assert_eq!(
+            a,
+            k.plan(Seeds::new(7), 3).unwrap(),
+            "same seed, same offsets"
+        );
         assert_ne!(a.offset(1), k.plan(Seeds::new(8), 3).unwrap().offset(1));
         assert_eq!(a.offset(0), [0.0; 3]);
         for level in 1..4 {
@@ -421,8 +422,20 @@ mod tests {
         let mut rows = vec![1.0f32, 2.0, 3.0, 4.0, 5.0, 6.0];
         a.shift(2, &mut rows);
         let o = a.offset(2);
-        assert_eq!(rows, [1.0 + o[0], 2.0 + o[1], 3.0 + o[2], 4.0 + o[0], 5.0 + o[1], 6.0 + o[2]]);
-        assert!(k.plan(Seeds::new(7), 3).is_some() && keys(1, None).plan(Seeds::new(7), 3).is_none());
+        assert_eq!(
+            rows,
+            [
+                1.0 + o[0],
+                2.0 + o[1],
+                3.0 + o[2],
+                4.0 + o[0],
+                5.0 + o[1],
+                6.0 + o[2]
+            ]
+        );
+        assert!(
+            k.plan(Seeds::new(7), 3).is_some() && keys(1, None).plan(Seeds::new(7), 3).is_none()
+        );
     }
 
     /// 20,000 draws at std 2: the sample mean within 4 standard errors of 0 and the standard

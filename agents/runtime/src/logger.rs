@@ -89,7 +89,9 @@ impl MetricsLogger {
         let writer = match &mut self.levels {
             Some(w) => w,
             None => {
-                let new = std::fs::metadata(path).map(|m| m.len() == 0).unwrap_or(true);
+                let new = std::fs::metadata(path)
+                    .map(|m| m.len() == 0)
+                    .unwrap_or(true);
                 let file = OpenOptions::new()
                     .create(true)
                     .append(true)

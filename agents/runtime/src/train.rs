@@ -956,16 +956,15 @@ impl<A: Agent, R: Replay<Elem = A::Elem>> Learner<'_, A, R> {
         if level + 1 >= plan.levels() {
             return Ok(false);
         }
-        let intervene =
-            plan.intervenes() && self.cfg.intervention != Method::None && !intervened;
-        if intervene {
-            self.intervene()?;
-        }
-        self.state.level = next;
         self.progress.println(&format!(
             "step {step}: level {level} done (greedy return {eval_return:.1}); level {} starts",
             level + 1
         ));
+        let intervene = plan.intervenes() && self.cfg.intervention != Method::None && !intervened;
+        if intervene {
+            self.intervene()?;
+        }
+        self.state.level = next;
         Ok(intervene)
     }
 
