@@ -14,6 +14,17 @@
 //!   interventions marked), aggregate intervals, probabilities of improvement, performance
 //!   profiles, and the plasticity metrics around the interventions.
 //!
+//! Continual runs, which play a sequence of levels and write `levels.csv` (the `classic` binary
+//! with `levels > 1`), get a level view besides ([`levels`], found automatically; a mix with
+//! other runs is fine): a `Continual levels` section in `report.md` with, per task and method,
+//! the mean level-final return (the greedy evaluation at each level's end) over every level after
+//! the first (mean, median and IQM with bootstrap intervals, the first level's return beside it,
+//! the probability of improvement of `fire` over each other method, and the IQM per level); the
+//! same numbers in `aggregates.csv` as rows whose appended `view` column reads `levels` (the
+//! column and its companion `levels` appear only in reports with a level view); and
+//! `levels.png`/`levels.svg`, the level-final return against the level per task. Unfinished runs
+//! and unreadable `levels.csv` files are listed with the reason and left out of the view only.
+//!
 //! The statistics ([`stats`]) are those of `rliable` (Agarwal et al., NeurIPS 2021) and agree with
 //! `rliable==1.2.0` on the same scores: point estimates exactly, interval ends within their
 //! Monte-Carlo error (checked against a fixture made by rliable itself, `tests/data/`).
@@ -31,6 +42,7 @@
 //! # anyhow::Ok(())
 //! ```
 
+pub mod levels;
 pub mod normalize;
 pub mod plots;
 pub mod runs;
@@ -126,7 +138,7 @@ impl Data {
     }
 }
 
-fn method_rank(m: &str) -> usize {
+pub(crate) fn method_rank(m: &str) -> usize {
     const ORDER: [&str; 5] = [
         "none",
         "fire",
@@ -442,7 +454,7 @@ pub fn num(x: f64) -> String {
     }
 }
 
-fn est(e: &Estimate) -> String {
+pub(crate) fn est(e: &Estimate) -> String {
     format!("{} [{}, {}]", num(e.point), num(e.lo), num(e.hi))
 }
 
@@ -696,8 +708,15 @@ pub fn run(opts: &Options) -> Result<Summary> {
         }
     }
 
+    // Continual levels (runs with levels.csv).
+    let level_view = levels::section(&data, opts)?;
+    if let Some(s) = &level_view {
+        s.estimates.iter().for_each(&mut track);
+        md.push_str(&s.md);
+    }
+
     // Figures.
-    let figures = plots::draw_all(&data, &domains, opts)?;
+    let mut figures = plots::draw_all(&data, &domains, opts)?;
     writeln!(md, "## Figures\n")?;
     for f in figures
         .iter()
@@ -750,6 +769,11 @@ pub fn run(opts: &Options) -> Result<Summary> {
         100.0 * mc_rel,
         opts.curve_reps
     )?;
+
+    if let Some(s) = level_view {
+        figures.extend(s.figures);
+        csv = levels::extend_csv(&csv, &s.csv_rows);
+    }
 
     let report_md = opts.out.join("report.md");
     let aggregates_csv = opts.out.join("aggregates.csv");

@@ -17,7 +17,7 @@ use crate::runs::Domain;
 use crate::stats::{self, Aggregate};
 use crate::{align, task_curves, Curve, Data, DomainStats, Options, PLASTICITY};
 
-type DynResult = std::result::Result<(), Box<dyn Error>>;
+pub(crate) type DynResult = std::result::Result<(), Box<dyn Error>>;
 
 /// A method's line in a panel: name, points, intervention steps.
 type Line = (String, Vec<(f64, f64)>, Vec<u64>);
@@ -25,9 +25,9 @@ type Line = (String, Vec<(f64, f64)>, Vec<u64>);
 /// DejaVu Sans (Bitstream Vera licence, `assets/DejaVuSans-LICENSE.txt`), so that PNG text does not
 /// depend on system fonts.
 static FONT: &[u8] = include_bytes!("../assets/DejaVuSans.ttf");
-const SANS: &str = "sans-serif";
+pub(crate) const SANS: &str = "sans-serif";
 
-fn register_font() {
+pub(crate) fn register_font() {
     static ONCE: Once = Once::new();
     ONCE.call_once(|| {
         if plotters::style::register_font(SANS, FontStyle::Normal, FONT).is_err() {
@@ -36,14 +36,14 @@ fn register_font() {
     });
 }
 
-const TITLE: u32 = 26;
-const LABEL: u32 = 22;
-const TICK: u32 = 18;
-const LEGEND: u32 = 19;
+pub(crate) const TITLE: u32 = 26;
+pub(crate) const LABEL: u32 = 22;
+pub(crate) const TICK: u32 = 18;
+pub(crate) const LEGEND: u32 = 19;
 
 /// Colours of methods in display order (Okabe-Ito, readable by colour-blind readers); `none`
 /// is always black.
-fn color(method: &str, methods: &[String]) -> RGBColor {
+pub(crate) fn color(method: &str, methods: &[String]) -> RGBColor {
     const PALETTE: [RGBColor; 8] = [
         RGBColor(0, 114, 178),   // blue
         RGBColor(213, 94, 0),    // vermillion
@@ -81,7 +81,7 @@ pub fn fmt_step(s: f64) -> String {
     }
 }
 
-fn fmt_value(v: f64) -> String {
+pub(crate) fn fmt_value(v: f64) -> String {
     let text = fmt_value_signed(v);
     // A tick a rounding error below zero reads `-0.00`.
     match text.strip_prefix('-') {
@@ -102,7 +102,7 @@ fn fmt_value_signed(v: f64) -> String {
     }
 }
 
-fn range(values: impl Iterator<Item = f64>) -> (f64, f64) {
+pub(crate) fn range(values: impl Iterator<Item = f64>) -> (f64, f64) {
     let (mut lo, mut hi) = (f64::INFINITY, f64::NEG_INFINITY);
     for v in values.filter(|v| v.is_finite()) {
         lo = lo.min(v);
@@ -141,6 +141,7 @@ macro_rules! render {
         $files.push(svg);
     }};
 }
+pub(crate) use render;
 
 /// Draws every figure into `opts.out`; returns the files written.
 pub fn draw_all(data: &Data, domains: &[DomainStats], opts: &Options) -> Result<Vec<PathBuf>> {
@@ -224,7 +225,7 @@ pub fn draw_all(data: &Data, domains: &[DomainStats], opts: &Options) -> Result<
 /// A figure title centred in `area`, clear of its top edge. A title wider than the figure (one
 /// narrow panel) is broken into two lines, at `; ` if it has one, else at the middle space,
 /// and set smaller if a line is still too wide.
-fn title<DB: DrawingBackend>(area: &DrawingArea<DB, Shift>, text: &str) -> DynResult
+pub(crate) fn title<DB: DrawingBackend>(area: &DrawingArea<DB, Shift>, text: &str) -> DynResult
 where
     DB::ErrorType: 'static,
 {

@@ -45,8 +45,9 @@ pub struct Run {
     /// The config's `intervention` (`none` when the key is absent, or when the run has no
     /// schedule and never intervened: see `unscheduled`).
     pub method: String,
-    /// The config named an intervention but no schedule (`fire_at`, `fire_every`, `fire_when`)
-    /// and the run logged none, so it was relabelled `none` (the config's name is kept here).
+    /// The config named an intervention but no schedule (`fire_at`, `fire_every`, `fire_when`,
+    /// `intervene_at_level = true`) and the run logged none, so it was relabelled `none` (the
+    /// config's name is kept here).
     pub unscheduled: Option<String>,
     pub seed: Option<i64>,
     /// Every logged tag with its `(step, value)` rows in file order.
@@ -174,13 +175,15 @@ pub fn read_run(dir: &Path) -> Result<Run> {
     }
     interventions.sort_unstable();
     interventions.dedup();
-    let scheduled = ["fire_at", "fire_every", "fire_when"]
+    // `intervene_at_level`: the continual protocol's intervention at every level switch.
+    let scheduled = ["fire_at", "fire_every", "fire_when", "intervene_at_level"]
         .iter()
         .any(|k| match config.get(*k) {
             None => false,
             Some(toml::Value::Array(a)) => !a.is_empty(),
             Some(toml::Value::String(s)) => !s.is_empty(),
             Some(toml::Value::Integer(i)) => *i > 0,
+            Some(toml::Value::Boolean(b)) => *b,
             Some(_) => true,
         });
     let mut method = method;
