@@ -9,7 +9,8 @@
 //! * [`Space`] describes observations and actions.
 //! * [`EpisodeStats`] travels in [`Info`] on the step that ends an episode: the raw, unclipped
 //!   return and the length of the whole episode.
-//! * [`classic`]: CartPole-v1 and Pendulum-v1 with Gymnasium's exact dynamics, for fast tests.
+//! * [`classic`]: CartPole-v1, Acrobot-v1, MountainCar-v0 and Pendulum-v1 with Gymnasium's
+//!   exact dynamics (Acrobot and MountainCar bit-identical from the seed), for fast runs.
 //! * [`atari`]: Atari 2600 games on ALE 0.12.1 (ale-py's C++ core) with the standard DQN
 //!   preprocessing.
 //! * [`mujoco`]: the HumanoidBench H1 tasks on MuJoCo 3.17.0.
