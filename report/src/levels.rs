@@ -13,7 +13,8 @@
 //! file): how well it keeps learning once the observations have shifted. Beside it stands the
 //! first level's return, so a method that falls below its own first level shows.
 //!
-//! Runs are grouped by task and method as the rest of the report (the config's `intervention`).
+//! Runs are grouped by task and method as the rest of the report ([`crate::methods`]); unfinished
+//! and failed runs ([`crate::finished`]) are not in it unless `--include-unfinished`.
 //! [`level_stats`] gives per task and method the mean, median and IQM of the scores with 95 %
 //! bootstrap intervals ([`crate::task_row`]), the IQM over runs of each level's return, and the
 //! probability of improvement of `fire` over each other method; [`section`] writes them into
@@ -39,9 +40,10 @@ use std::path::{Path, PathBuf};
 
 use anyhow::{anyhow, ensure, Context, Result};
 
+use crate::methods::method_cmp;
 use crate::runs::{self, Domain};
 use crate::stats::{self, Bootstrap, Estimate};
-use crate::{method_rank, task_row, Data, Score, TaskRow};
+use crate::{task_row, Data, Score, TaskRow};
 
 /// The columns `levels.csv` must have (found by name in its header; other columns are ignored).
 pub const COLUMNS: [&str; 6] = [
@@ -335,7 +337,7 @@ pub fn level_stats(levels: &Levels, b: &Bootstrap) -> Vec<TaskLevels> {
     let mut out = Vec::new();
     for ((domain, task), by_method) in &levels.tasks {
         let mut names: Vec<&String> = by_method.keys().collect();
-        names.sort_by_key(|m| (method_rank(m), (*m).clone()));
+        names.sort_by(|a, b| method_cmp(a, b));
         let runs: Vec<&LevelRun> = by_method.values().flatten().collect();
         let n = runs.first().map_or(0, |r| r.rows.len());
         let steps: BTreeSet<Option<u64>> = runs.iter().map(|r| r.level_steps).collect();

@@ -8,7 +8,8 @@
 //! - `report.md`: per task and method the mean, median and IQM of the final score with 95 %
 //!   bootstrap intervals and the run count; per domain the aggregate over tasks of normalised
 //!   scores (IQM, mean, median, optimality gap with stratified bootstrap intervals) and the
-//!   probability of improvement of each method over each other;
+//!   probability of improvement of each method over each other, with the tasks each pair
+//!   shares; the runs left out (unfinished or failed) with the reason;
 //! - `aggregates.csv`: the same numbers, one per row;
 //! - figures as PNG and SVG: learning curves per task (IQM over seeds with a 95 % band, the
 //!   interventions marked), aggregate intervals, probabilities of improvement, performance
@@ -31,6 +32,27 @@
 //! Normalisation ([`normalize`]): Atari human-normalised with DQN Zoo's random and human scores,
 //! HumanoidBench `(R - random) / (bar - random)` with the FIRE paper's bars.
 //!
+//! What is pooled and what is scored (issue 22):
+//!
+//! - **Methods** ([`methods`]): a method is the config's `intervention` together with every
+//!   config key whose value differs between runs of that intervention on one task (the seed,
+//!   paths and keys that cannot change results aside; for `none`, also the schedule and the
+//!   intervention's parameters), labelled by those keys: FIRE every 1M and FIRE at 1.25M are
+//!   `fire fire_every=1M` and `fire fire_at=1.25M`, never one `fire`. When only the intervention
+//!   differs, methods are the bare intervention names. `--method-keys K1,K2`
+//!   ([`Options::method_keys`]) names the keys instead.
+//! - **Unfinished and failed runs** ([`finished`]): a run whose last step is below its config's
+//!   `steps`, or that `sweep-outcome.json` marks failed, is in no table or figure and is listed
+//!   under `## Runs left out` with the reason; `--include-unfinished` scores it at its last step
+//!   (listed under `## Runs included unfinished`).
+//! - **Rectangular data** ([`grid`]): aggregates over tasks (per domain, and the probability of
+//!   improvement) need every method on every task with the same number of runs, as rliable's
+//!   matrix; otherwise one error names the missing cells, or with `--allow-ragged` the report
+//!   warns and aggregates each method over the tasks it has (the probability of improvement
+//!   lists the tasks each pair shares). Per-task tables and the level view work on any grid;
+//!   classic-control tasks have no normaliser and are never aggregated over tasks. Two runs of
+//!   one task and method with the same seed are an error naming both.
+//!
 //! The crate reads files only: it depends on no other workspace crate and not on libtorch. Figures
 //! use `plotters` with a bundled DejaVu Sans (`assets/`, Bitstream Vera licence), so PNG text
 //! renders on machines without system fonts.
@@ -42,7 +64,10 @@
 //! # anyhow::Ok(())
 //! ```
 
+pub mod finished;
+pub mod grid;
 pub mod levels;
+pub mod methods;
 pub mod normalize;
 pub mod plots;
 pub mod runs;
@@ -55,7 +80,7 @@ use std::path::{Path, PathBuf};
 
 use anyhow::{bail, Context, Result};
 
-use normalize::{normalized_label, normalizer};
+use normalize::normalized_label;
 use runs::{Domain, Run};
 use stats::{Aggregate, Bootstrap, Estimate};
 
@@ -74,11 +99,20 @@ pub struct Options {
     pub bootstrap: Bootstrap,
     /// Replicates of the bootstrap behind learning-curve bands and performance profiles.
     pub curve_reps: usize,
+    /// The configuration keys that make a method besides the intervention (`None`: the keys
+    /// whose values differ between runs of an intervention on a task; see [`methods`]).
+    pub method_keys: Option<Vec<String>>,
+    /// Score unfinished and failed runs at their last step instead of leaving them out.
+    pub include_unfinished: bool,
+    /// Aggregate over tasks although some method lacks a task or has another number of runs
+    /// (a warning in the report) instead of refusing ([`grid`]).
+    pub allow_ragged: bool,
 }
 
 impl Options {
     /// Defaults: `eval/episodic_return` at the final step, 50,000 replicates (2,000 for curves
-    /// and profiles, as rliable's profiles), seed 0.
+    /// and profiles, as rliable's profiles), seed 0; methods told apart by the keys that differ,
+    /// unfinished runs left out, ragged grids refused.
     pub fn new(dirs: Vec<PathBuf>, out: PathBuf) -> Self {
         Self {
             dirs,
@@ -87,6 +121,9 @@ impl Options {
             at: None,
             bootstrap: Bootstrap::default(),
             curve_reps: 2000,
+            method_keys: None,
+            include_unfinished: false,
+            allow_ragged: false,
         }
     }
 }
@@ -94,7 +131,10 @@ impl Options {
 /// What [`run`] wrote.
 #[derive(Clone, Debug)]
 pub struct Summary {
+    /// Runs read and not left out.
     pub runs: usize,
+    /// Runs left out (unfinished or failed).
+    pub left_out: usize,
     pub report_md: PathBuf,
     pub aggregates_csv: PathBuf,
     pub figures: Vec<PathBuf>,
@@ -115,19 +155,21 @@ pub struct Data {
     pub unreadable: Vec<(PathBuf, String)>,
     /// Runs that have the metric logged but no row at or before `--at`.
     pub unscored: Vec<PathBuf>,
-    /// Groups of runs with the same task, method and seed (all are scored; the report warns).
-    pub duplicates: Vec<Vec<PathBuf>>,
+    /// Unfinished and failed runs, left out (not in `runs`), with why ([`finished`]).
+    pub left_out: Vec<(PathBuf, String)>,
+    /// Unfinished and failed runs scored anyway (`--include-unfinished`; in `runs`), with why.
+    pub included_unfinished: Vec<(PathBuf, String)>,
     /// `(domain, task) -> method -> scores`.
     pub scores: BTreeMap<(Domain, String), BTreeMap<String, Vec<Score>>>,
 }
 
 impl Data {
-    /// Every method present, in display order: `none` first, then the paper's methods, then the
-    /// rest alphabetically.
+    /// Every method present, in display order ([`methods::method_cmp`]): by intervention,
+    /// `none` first, then the paper's methods, then the rest alphabetically.
     pub fn methods(&self) -> Vec<String> {
         let all: BTreeSet<&String> = self.scores.values().flat_map(|m| m.keys()).collect();
         let mut v: Vec<String> = all.into_iter().cloned().collect();
-        v.sort_by_key(|m| (method_rank(m), m.clone()));
+        v.sort_by(|a, b| methods::method_cmp(a, b));
         v
     }
 
@@ -138,7 +180,9 @@ impl Data {
     }
 }
 
+/// The rank of a method's intervention in the display order.
 pub(crate) fn method_rank(m: &str) -> usize {
+    let m = methods::intervention_of(m);
     const ORDER: [&str; 5] = [
         "none",
         "fire",
@@ -149,8 +193,10 @@ pub(crate) fn method_rank(m: &str) -> usize {
     ORDER.iter().position(|o| *o == m).unwrap_or(ORDER.len())
 }
 
-/// Reads and scores every run under `opts.dirs`. Errors (one line each): no runs, the metric
-/// logged by no run (the message lists the tags present).
+/// Reads and scores every run under `opts.dirs`: leaves out unfinished and failed runs (unless
+/// `opts.include_unfinished`), labels methods ([`methods::assign`]). Errors (one line each): no
+/// runs, every run left out, the metric logged by no run (the message lists the tags present),
+/// a `--method-keys` key no config has, two runs of one task and method with the same seed.
 pub fn load(opts: &Options) -> Result<Data> {
     let dirs = runs::discover(&opts.dirs)?;
     if dirs.is_empty() {
@@ -176,6 +222,30 @@ pub fn load(opts: &Options) -> Result<Data> {
             unreadable[0].1
         );
     }
+    let mut left_out = Vec::new();
+    let mut included_unfinished = Vec::new();
+    runs.retain(|r| match finished::not_done(r) {
+        None => true,
+        Some(why) if opts.include_unfinished => {
+            included_unfinished.push((r.dir.clone(), why));
+            true
+        }
+        Some(why) => {
+            left_out.push((r.dir.clone(), why));
+            false
+        }
+    });
+    if runs.is_empty() {
+        bail!(
+            "all {} runs are unfinished or failed (first: {}: {}); --include-unfinished scores \
+             them at their last step",
+            left_out.len(),
+            left_out[0].0.display(),
+            left_out[0].1
+        );
+    }
+    methods::assign(&mut runs, opts.method_keys.as_deref())?;
+    grid::duplicates(&runs)?;
     if !runs.iter().any(|r| r.series.contains_key(&opts.metric)) {
         let tags: BTreeSet<&String> = runs.iter().flat_map(|r| r.series.keys()).collect();
         let tags: Vec<&str> = tags.into_iter().map(String::as_str).collect();
@@ -207,20 +277,12 @@ pub fn load(opts: &Options) -> Result<Data> {
             None => unscored.push(r.dir.clone()),
         }
     }
-    let mut seen: BTreeMap<(Domain, &str, &str, i64), Vec<PathBuf>> = BTreeMap::new();
-    for r in &runs {
-        if let Some(seed) = r.seed {
-            seen.entry((r.domain, &r.task, &r.method, seed))
-                .or_default()
-                .push(r.dir.clone());
-        }
-    }
-    let duplicates = seen.into_values().filter(|v| v.len() > 1).collect();
     Ok(Data {
         runs,
         unreadable,
         unscored,
-        duplicates,
+        left_out,
+        included_unfinished,
         scores,
     })
 }
@@ -234,57 +296,46 @@ pub struct DomainStats {
     pub left_out: Vec<String>,
     /// `method -> normalised scores per task` (tasks the method has).
     pub normalized: BTreeMap<String, Vec<Vec<f64>>>,
-    /// `method -> (aggregate -> estimate)`, methods that have every task of the domain.
+    /// `method -> tasks it has`, in the order of `normalized`'s columns.
+    pub method_tasks: BTreeMap<String, Vec<String>>,
+    /// `method -> (aggregate -> estimate)`, every method (over the tasks it has: all of them
+    /// unless `ragged`).
     pub aggregates: Vec<(String, Vec<(Aggregate, Estimate)>)>,
+    /// The cells that break rliable's matrix ([`grid::ragged`]), aggregated anyway because of
+    /// `--allow-ragged`; empty for a rectangular grid.
+    pub ragged: Vec<String>,
     /// `(x, y, P(x > y))` over the tasks both have.
     pub improvement: Vec<(String, String, Estimate)>,
+    /// The tasks each pair of `improvement` shares, in the same order.
+    pub shared: Vec<Vec<String>>,
     /// Thresholds and, per method, the fraction of runs above each with its interval.
     pub profile_taus: Vec<f64>,
     pub profiles: Vec<(String, Vec<Estimate>)>,
 }
 
-/// Per-domain aggregates of normalised scores.
-pub fn domain_stats(data: &Data, opts: &Options) -> Vec<DomainStats> {
+/// Per-domain aggregates of normalised scores. A grid that is not rliable's matrix (some method
+/// without a task, or with another number of runs) is an error naming the cells, unless
+/// `opts.allow_ragged` ([`grid`]).
+pub fn domain_stats(data: &Data, opts: &Options) -> Result<Vec<DomainStats>> {
     let methods = data.methods();
     let mut out = Vec::new();
     for domain in data.domains() {
-        let mut tasks = Vec::new();
-        let mut left_out = Vec::new();
-        for (d, t) in data.scores.keys() {
-            if *d != domain {
-                continue;
-            }
-            if normalizer(domain, t).is_some() {
-                tasks.push(t.clone());
-            } else {
-                left_out.push(t.clone());
-            }
-        }
-        if tasks.is_empty() {
+        let Some((tasks, left_out, per)) = grid::normalized(data, domain) else {
             continue;
-        }
-        // method -> task -> normalised scores
-        let mut per: BTreeMap<String, BTreeMap<String, Vec<f64>>> = BTreeMap::new();
-        for t in &tasks {
-            let n = normalizer(domain, t).expect("filtered above");
-            for (m, s) in &data.scores[&(domain, t.clone())] {
-                per.entry(m.clone())
-                    .or_default()
-                    .insert(t.clone(), s.iter().map(|x| n.apply(x.value)).collect());
-            }
-        }
+        };
         let ms: Vec<&String> = methods.iter().filter(|m| per.contains_key(*m)).collect();
-        let full: Vec<&String> = ms
-            .iter()
-            .copied()
-            .filter(|m| per[*m].len() == tasks.len())
-            .collect();
+        let ragged = grid::ragged(&tasks, &ms, &per);
+        if !ragged.is_empty() && !opts.allow_ragged {
+            bail!("{}", grid::refusal(&ragged));
+        }
         let mut normalized = BTreeMap::new();
+        let mut method_tasks = BTreeMap::new();
         for m in &ms {
             normalized.insert((*m).clone(), per[*m].values().cloned().collect::<Vec<_>>());
+            method_tasks.insert((*m).clone(), per[*m].keys().cloned().collect::<Vec<_>>());
         }
         let mut aggregates = Vec::new();
-        for m in &full {
+        for m in &ms {
             let cols = &normalized[*m];
             let est = Aggregate::ALL
                 .iter()
@@ -293,6 +344,7 @@ pub fn domain_stats(data: &Data, opts: &Options) -> Vec<DomainStats> {
             aggregates.push(((*m).clone(), est));
         }
         let mut improvement = Vec::new();
+        let mut shared = Vec::new();
         for x in &ms {
             for y in &ms {
                 if x == y {
@@ -311,9 +363,10 @@ pub fn domain_stats(data: &Data, opts: &Options) -> Vec<DomainStats> {
                     .bootstrap
                     .estimate_pair(&cx, &cy, stats::probability_of_improvement);
                 improvement.push(((*x).clone(), (*y).clone(), e));
+                shared.push(common.into_iter().cloned().collect());
             }
         }
-        let all: Vec<f64> = full
+        let all: Vec<f64> = ms
             .iter()
             .flat_map(|m| normalized[*m].iter().flatten().copied())
             .collect();
@@ -326,7 +379,7 @@ pub fn domain_stats(data: &Data, opts: &Options) -> Vec<DomainStats> {
             reps: opts.curve_reps,
             ..opts.bootstrap
         };
-        let profiles = full
+        let profiles = ms
             .iter()
             .map(|m| {
                 let cols = &normalized[*m];
@@ -342,13 +395,16 @@ pub fn domain_stats(data: &Data, opts: &Options) -> Vec<DomainStats> {
             tasks,
             left_out,
             normalized,
+            method_tasks,
             aggregates,
+            ragged,
             improvement,
+            shared,
             profile_taus,
             profiles,
         });
     }
-    out
+    Ok(out)
 }
 
 /// A learning curve of one method on one task: per x, the IQM over runs and its 95 % band.
@@ -483,10 +539,11 @@ pub fn task_row(scores: &[Score], b: &Bootstrap) -> TaskRow {
 /// Reads the runs, computes everything and writes `report.md`, `aggregates.csv` and the figures
 /// into `opts.out`.
 pub fn run(opts: &Options) -> Result<Summary> {
-    // Fail on an unwritable --out before the (long) statistics.
+    // Fail on bad input and an unwritable --out before the (long) statistics.
     let data = load(opts)?;
+    grid::check(&data, opts)?;
     check_writable(&opts.out)?;
-    let domains = domain_stats(&data, opts);
+    let domains = domain_stats(&data, opts)?;
     let mut md = String::new();
     let mut csv =
         String::from("scope,task,method,other,statistic,runs,point,ci_low,ci_high,mc_se\n");
@@ -497,10 +554,14 @@ pub fn run(opts: &Options) -> Result<Summary> {
     };
     let bad: usize = data.runs.iter().map(|r| r.bad_lines).sum();
     writeln!(md, "# Report: `{}`\n", opts.metric)?;
+    let left = match data.left_out.len() {
+        0 => String::new(),
+        n => format!(" ({n} more left out: see Runs left out)"),
+    };
     writeln!(
         md,
-        "{} runs from {}; score = `{}` at {at}. Intervals: 95 % percentile bootstrap, {} replicates \
-         (seed {}); stratified over tasks for aggregates, as rliable.\n",
+        "{} runs{left} from {}; score = `{}` at {at}. Intervals: 95 % percentile bootstrap, {} \
+         replicates (seed {}); stratified over tasks for aggregates, as rliable.\n",
         data.runs.len(),
         opts.dirs
             .iter()
@@ -557,14 +618,10 @@ pub fn run(opts: &Options) -> Result<Summary> {
             relabelled.join(", ")
         )?;
     }
-    for group in &data.duplicates {
-        let names: Vec<String> = group.iter().map(|p| format!("`{}`", p.display())).collect();
-        writeln!(
-            md,
-            "Warning: same task, method and seed, each counted as a run: {}.\n",
-            names.join(", ")
-        )?;
-    }
+    md.push_str(&finished::markdown(
+        &data.left_out,
+        &data.included_unfinished,
+    ));
 
     // Per task.
     writeln!(md, "## Final scores per task\n")?;
@@ -668,36 +725,27 @@ pub fn run(opts: &Options) -> Result<Summary> {
                 )?;
             }
         }
-        let partial: Vec<&String> = ds
-            .normalized
-            .keys()
-            .filter(|m| !ds.aggregates.iter().any(|(a, _)| a == *m))
-            .collect();
-        if !partial.is_empty() {
-            let p: Vec<&str> = partial.iter().map(|s| s.as_str()).collect();
-            writeln!(
-                md,
-                "\nNot aggregated (missing some tasks): {}.",
-                p.join(", ")
-            )?;
-        }
+        md.push_str(&grid::warning(ds));
         writeln!(md)?;
         if !ds.improvement.is_empty() {
             writeln!(md, "### Probability of improvement\n")?;
             writeln!(
                 md,
                 "P(X > Y): the chance that a run of X scores above a run of Y on a task, averaged \
-                 over the tasks both have (Mann-Whitney U / (n_X n_Y)).\n"
+                 over the tasks both have (Mann-Whitney U / (n_X n_Y)), listed under `tasks`.\n"
             )?;
-            writeln!(md, "| X | Y | P(X > Y) |")?;
-            writeln!(md, "|---|---|---|")?;
-            for (x, y, e) in &ds.improvement {
+            writeln!(md, "| X | Y | P(X > Y) | tasks |")?;
+            writeln!(md, "|---|---|---|---|")?;
+            for ((x, y, e), common) in ds.improvement.iter().zip(&ds.shared) {
                 track(e);
-                writeln!(md, "| {x} | {y} | {} |", est(e))?;
+                let all = common.len() == ds.tasks.len();
+                let tasks = grid::shared_cell(common, ds.tasks.len());
+                writeln!(md, "| {x} | {y} | {} | {tasks} |", est(e))?;
                 writeln!(
                     csv,
-                    "{},,{x},{y},P(X>Y),,{},{},{},{}",
+                    "{},{},{x},{y},P(X>Y),,{},{},{},{}",
                     ds.domain.name(),
+                    if all { String::new() } else { common.join(";") },
                     e.point,
                     e.lo,
                     e.hi,
@@ -782,6 +830,7 @@ pub fn run(opts: &Options) -> Result<Summary> {
         .with_context(|| format!("cannot write {}", aggregates_csv.display()))?;
     Ok(Summary {
         runs: data.runs.len(),
+        left_out: data.left_out.len(),
         report_md,
         aggregates_csv,
         figures,

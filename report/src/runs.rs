@@ -42,9 +42,13 @@ pub struct Run {
     pub domain: Domain,
     /// The game, environment or task as written in the config (`Breakout`, `h1-walk-v0`).
     pub task: String,
+    /// The method: [`Run::intervention`] with the configuration keys that tell this run's method
+    /// apart from other runs of its intervention (`fire fire_every=1M`; see [`crate::methods`]).
+    /// [`read_run`] sets it to the intervention alone; [`crate::load`] labels it.
+    pub method: String,
     /// The config's `intervention` (`none` when the key is absent, or when the run has no
     /// schedule and never intervened: see `unscheduled`).
-    pub method: String,
+    pub intervention: String,
     /// The config named an intervention but no schedule (`fire_at`, `fire_every`, `fire_when`,
     /// `intervene_at_level = true`) and the run logged none, so it was relabelled `none` (the
     /// config's name is kept here).
@@ -57,9 +61,20 @@ pub struct Run {
     pub interventions: Vec<u64>,
     /// Lines of `metrics.csv` and `interventions.jsonl` that were skipped.
     pub bad_lines: usize,
+    /// The whole `config.toml`.
+    pub config: toml::Table,
 }
 
 impl Run {
+    /// The last step any row of `metrics.csv` was logged at (0 without rows).
+    pub fn last_step(&self) -> u64 {
+        self.series
+            .values()
+            .flat_map(|rows| rows.iter().map(|r| r.0))
+            .max()
+            .unwrap_or(0)
+    }
+
     /// The metric's values per step, rows at the same step averaged, by increasing step.
     pub fn curve(&self, tag: &str) -> Vec<(u64, f64)> {
         let mut by_step: BTreeMap<u64, (f64, usize)> = BTreeMap::new();
@@ -195,12 +210,14 @@ pub fn read_run(dir: &Path) -> Result<Run> {
         dir: dir.to_path_buf(),
         domain,
         task,
+        intervention: method.clone(),
         method,
         unscheduled,
         seed,
         series,
         interventions,
         bad_lines,
+        config,
     })
 }
 

@@ -301,8 +301,10 @@ fn score_at_a_step() {
     assert!(md.contains("| 200 |"), "{md}");
 }
 
+/// Two runs of one task and method with the same seed are one error naming both directories
+/// (issue 22: they used to be counted twice with a warning); without the copy the report stands.
 #[test]
-fn duplicate_seeds_are_flagged() {
+fn duplicate_seeds_are_an_error() {
     let tmp = tempfile::tempdir().unwrap();
     let root = tmp.path().join("sweep");
     let a = write_run(&root, "Pong", "fire", 1, 3.0, false);
@@ -321,7 +323,7 @@ fn duplicate_seeds_are_flagged() {
     )
     .unwrap();
     let out = tmp.path().join("out");
-    let o = report(&[
+    let args = [
         root.to_str().unwrap(),
         "--out",
         out.to_str().unwrap(),
@@ -329,16 +331,27 @@ fn duplicate_seeds_are_flagged() {
         "200",
         "--curve-reps",
         "100",
-    ]);
+    ];
+    let err = one_error_line(&report(&args));
+    assert!(
+        err.contains("duplicate seeds")
+            && err.contains(&format!("`{}`", a.display()))
+            && err.contains(&format!("`{}`", b.display()))
+            && err.contains("task Pong, method fire and seed 1"),
+        "{err}"
+    );
+    assert!(!out.exists(), "--out created before the error");
+
+    fs::remove_dir_all(&b).unwrap();
+    let o = report(&args);
     assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
     let md = fs::read_to_string(out.join("report.md")).unwrap();
-    assert!(md.contains("Warning: same task, method and seed"), "{md}");
     assert!(
         md.contains("Counted as `none`") && md.contains("Pong__dqn-fire__9__1` (fire)"),
         "{md}"
     );
     assert!(md.contains("| Pong | none | 1 | 3.000 ["), "{md}");
-    assert!(md.contains("| Pong | fire | 2 | 3.000 ["), "{md}");
+    assert!(md.contains("| Pong | fire | 1 | 3.000 ["), "{md}");
 }
 
 fn one_error_line(o: &Output) -> String {

@@ -109,8 +109,10 @@ fn sweep(root: &Path) {
     }
     // Unfinished (2 of 4 levels): left out, so its large returns count nowhere.
     level_run(root, "none", 4, 4, &[Some(1000.0), Some(1000.0)]);
-    // 3 levels where the task's other runs have 4: left out.
-    level_run(root, "none", 5, 3, &[Some(1000.0); 3]);
+    // 3 levels where the task's other runs have 4: left out. (Its own intervention: `levels`
+    // differing between runs of one intervention would make them two methods, `none levels=3`
+    // and `none levels=4`, see `report::methods`.)
+    level_run(root, "full-reset", 5, 3, &[Some(1000.0); 3]);
     // A levels.csv that does not parse: unreadable, the rest reported.
     let bad = level_run(root, "fire", 4, 4, &[Some(1.0); 4]);
     fs::write(bad.join("levels.csv"), "lvl;eval\n0;1\n").unwrap();
@@ -239,7 +241,7 @@ fn level_scores_improvement_and_left_out_runs() {
     );
     assert!(
         left.contains(
-            "CartPole-v1__dqn-none__5__1` (levels = 3 where most runs of CartPole-v1 have 4)"
+            "CartPole-v1__dqn-full-reset__5__1` (levels = 3 where most runs of CartPole-v1 have 4)"
         ),
         "{left}"
     );

@@ -1,5 +1,6 @@
-//! `report DIR... [--out DIR] [--metric TAG] [--at final|STEP]`: statistics, tables and figures
-//! from fire-rl run directories (see the crate documentation).
+//! `report DIR... [--out DIR] [--metric TAG] [--at final|STEP] [--method-keys K1,K2]
+//! [--include-unfinished] [--allow-ragged]`: statistics, tables and figures from fire-rl run
+//! directories (see the crate documentation).
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -34,6 +35,17 @@ struct Args {
     /// Seed of the bootstrap's resampling.
     #[arg(long, default_value_t = 0)]
     seed: u64,
+    /// The config keys that make a method besides `intervention` (`fire_every,shrink`); default:
+    /// the keys whose values differ between runs of an intervention on a task.
+    #[arg(long, value_delimiter = ',')]
+    method_keys: Option<Vec<String>>,
+    /// Score unfinished and failed runs at their last step instead of leaving them out.
+    #[arg(long)]
+    include_unfinished: bool,
+    /// Aggregate over tasks although some method lacks a task or has another number of runs
+    /// (the report warns) instead of failing.
+    #[arg(long)]
+    allow_ragged: bool,
 }
 
 fn run(args: Args) -> Result<()> {
@@ -51,9 +63,25 @@ fn run(args: Args) -> Result<()> {
     opts.bootstrap.reps = args.reps;
     opts.bootstrap.seed = args.seed;
     opts.curve_reps = args.curve_reps;
+    if let Some(keys) = &args.method_keys {
+        anyhow::ensure!(
+            keys.iter().all(|k| !k.trim().is_empty()),
+            "--method-keys: an empty key in `{}`",
+            keys.join(",")
+        );
+    }
+    opts.method_keys = args
+        .method_keys
+        .map(|ks| ks.into_iter().map(|k| k.trim().to_string()).collect());
+    opts.include_unfinished = args.include_unfinished;
+    opts.allow_ragged = args.allow_ragged;
     let s = report::run(&opts)?;
+    let left = match s.left_out {
+        0 => String::new(),
+        n => format!(" ({n} unfinished or failed left out)"),
+    };
     println!(
-        "{} runs -> {} , {} and {} figures",
+        "{} runs{left} -> {} , {} and {} figures",
         s.runs,
         s.report_md.display(),
         s.aggregates_csv.display(),

@@ -8,8 +8,9 @@ use std::path::PathBuf;
 use anyhow::Result;
 
 use super::{collect, level_stats, plot, TaskLevels};
+use crate::methods::method_cmp;
 use crate::stats::Estimate;
-use crate::{est, method_rank, num, Data, Options};
+use crate::{est, num, Data, Options};
 
 /// What the level view adds to a report.
 #[derive(Clone, Debug)]
@@ -44,7 +45,7 @@ pub fn section(data: &Data, opts: &Options) -> Result<Option<Section>> {
     let methods_present = data.methods();
     all.extend(methods_present.iter());
     let mut methods: Vec<String> = all.into_iter().cloned().collect();
-    methods.sort_by_key(|m| (method_rank(m), m.clone()));
+    methods.sort_by(|a, b| method_cmp(a, b));
     let figures = if tasks.is_empty() {
         Vec::new()
     } else {
