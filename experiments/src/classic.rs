@@ -14,9 +14,32 @@ use runtime::levels::LevelKeys;
 use runtime::{Outcome, RunDir, Seeds, Setup};
 use serde::{Deserialize, Serialize};
 
-use crate::cli::Experiment;
+use crate::cli::{Experiment, Given};
 use crate::dqn_keys::DqnKeys;
 use crate::sac_keys::SacKeys;
+
+/// The key (or keys) of the other agent that does what an agent's key does, if any: DQN's on
+/// the SAC task and SAC's on the DQN tasks.
+fn counterpart(key: &str) -> Option<&'static str> {
+    Some(match key {
+        // DQN keys, SAC's counterparts.
+        "learning_rate" => "actor_lr / critic_lr",
+        "hidden" => "sac_hidden",
+        "target_tau" | "target_update_every" => "critic_tau",
+        "epsilon_start" | "epsilon_end" | "exploration_fraction" | "epsilon_hold_warmup" => {
+            "initial_temperature / target_entropy_per_dim"
+        }
+        // SAC keys, DQN's counterparts.
+        "actor_lr" | "critic_lr" | "temperature_lr" => "learning_rate",
+        "sac_hidden" | "network" | "actor_blocks" | "actor_width" | "critic_blocks"
+        | "critic_width" => "hidden",
+        "critic_tau" => "target_tau",
+        "initial_temperature" | "target_entropy_per_dim" => {
+            "epsilon_start / epsilon_end / exploration_fraction"
+        }
+        _ => return None,
+    })
+}
 
 /// The tasks `classic` knows.
 pub const TASKS: &[&str] = &["CartPole-v1", "Acrobot-v1", "MountainCar-v0", "Pendulum-v1"];
@@ -39,7 +62,9 @@ impl Default for ClassicKeys {
 
 /// A `classic` run's configuration. Defaults solve CartPole-v1 in about a minute on a CPU
 /// (measured: greedy return 500 within 60k steps with seed 1). The loop's defaults are shared
-/// by every task; the `dqn` keys apply to the discrete tasks, the `sac` keys to Pendulum-v1.
+/// by every task; the `dqn` keys apply to the discrete tasks, the `sac` keys to Pendulum-v1,
+/// and setting a key of the agent a task does not train is an error that names the key to
+/// use instead.
 #[derive(Clone, Debug, PartialEq)]
 pub struct ClassicRunConfig {
     /// The loop.
@@ -107,6 +132,35 @@ impl ClassicRunConfig {
         self.env.env == "Pendulum-v1"
     }
 
+    /// Refuses keys of the agent this task does not train (they would be ignored), naming
+    /// this agent's key to use instead. Only keys the user set count, not defaults.
+    fn check_agent_keys(&self, given: &Given) -> Result<()> {
+        if !TASKS.contains(&self.env.env.as_str()) {
+            return Ok(()); // validate names the tasks
+        }
+        let (other, own, keys) = if self.is_sac() {
+            ("DQN", "SAC", runtime::config::field_names::<DqnKeys>())
+        } else {
+            ("SAC", "DQN", runtime::config::field_names::<SacKeys>())
+        };
+        let set: Vec<&str> = keys.iter().copied().filter(|k| given.has(k)).collect();
+        let Some(first) = set.first() else {
+            return Ok(());
+        };
+        let instead = match counterpart(first) {
+            Some(keys) => format!(": use {keys}"),
+            None => ", which has no such key".into(),
+        };
+        let also = match &set[1..] {
+            [] => String::new(),
+            rest => format!(" (also {other} keys: {})", rest.join(", ")),
+        };
+        bail!(
+            "{first} is a {other} key; {} trains {own}{instead}{also}",
+            self.env.env
+        )
+    }
+
     fn metrics(&self) -> &'static [&'static str] {
         if self.is_sac() {
             sac::PLASTICITY_METRICS
@@ -123,8 +177,9 @@ impl Experiment for ClassicRunConfig {
         &self.run
     }
 
-    fn resolve(&mut self, steps_given: bool) -> Result<()> {
-        self.levels.resolve_steps(&mut self.run, steps_given)
+    fn resolve(&mut self, given: &Given) -> Result<()> {
+        self.check_agent_keys(given)?;
+        self.levels.resolve_steps(&mut self.run, given.steps)
     }
 
     fn validate(&self) -> Result<()> {

@@ -5,6 +5,7 @@
 //! applied like `--set`, so a flag, a TOML file and `--set` are typed and checked by the same
 //! code (the config types in `runtime::config` and the binary's sections).
 
+use std::collections::BTreeSet;
 use std::path::PathBuf;
 use std::process::ExitCode;
 
@@ -132,16 +133,38 @@ fn quoted(key: &str, value: &str) -> String {
     }
 }
 
+/// What the user set, as opposed to what defaults filled in: for keys whose defaults depend
+/// on others and for checks that only apply to keys set on purpose
+/// ([`Experiment::resolve`]).
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Given {
+    /// Keys this command set: every flag and `--set`, and each key of the `--config` file
+    /// whose value is not its default (a run's own `config.toml` lists every key, so it can
+    /// serve as a `--config` file). A resumed run's `config.toml` adds none.
+    pub keys: BTreeSet<String>,
+    /// Whether the table the configuration is read from holds `steps` (from the `--config`
+    /// file, whatever its value, a resumed run's `config.toml`, a flag or `--set`).
+    pub steps: bool,
+}
+
+impl Given {
+    /// Whether the user set `key`.
+    pub fn has(&self, key: &str) -> bool {
+        self.keys.contains(key)
+    }
+}
+
 /// A training binary's configuration and what it does with it.
 pub trait Experiment: Sections {
     /// The binary's name, for messages.
     const NAME: &'static str;
     /// The loop's section.
     fn loop_config(&self) -> &LoopConfig;
-    /// Settles keys whose defaults depend on others (`classic`'s `steps` from its levels);
-    /// `steps_given` says whether the user set `steps`. Runs before [`validate`](Self::validate).
-    fn resolve(&mut self, steps_given: bool) -> Result<()> {
-        let _ = steps_given;
+    /// Settles keys whose defaults depend on others (`classic`'s `steps` from its levels) and
+    /// checks what only the keys the user set can tell (`classic` refuses keys of the agent it
+    /// does not train); `given` says which. Runs before [`validate`](Self::validate).
+    fn resolve(&mut self, given: &Given) -> Result<()> {
+        let _ = given;
         Ok(())
     }
     /// Checks everything that can be checked before any work (files, ROMs included).
@@ -172,17 +195,29 @@ fn run<X: Experiment>(args: &CommonArgs, extra: &[(&str, Option<String>)]) -> Re
         return Ok(Outcome::Finished);
     }
     let keys = X::keys();
+    let mut given = Given::default();
     let mut table = match (&args.resume, &args.config) {
         (Some(dir), _) => read_table(&RunDir::reopen(dir)?.config_file())?,
-        (None, Some(path)) => read_table(path)?,
+        (None, Some(path)) => {
+            let table = read_table(path)?;
+            let defaults = X::default().to_table()?;
+            given.keys.extend(
+                table
+                    .iter()
+                    .filter(|(k, v)| defaults.get(*k) != Some(*v))
+                    .map(|(k, _)| k.clone()),
+            );
+            table
+        }
         (None, None) => toml::Table::new(),
     };
     for assignment in args.assignments(extra) {
-        apply_set(&mut table, &assignment, &keys)?;
+        let key = apply_set(&mut table, &assignment, &keys)?;
+        given.keys.insert(key);
     }
-    let steps_given = table.contains_key("steps");
+    given.steps = table.contains_key("steps");
     let mut cfg = X::from_table(table)?;
-    cfg.resolve(steps_given)?;
+    cfg.resolve(&given)?;
     cfg.validate()?;
     let text = toml::to_string(&cfg.to_table()?).context("serialising the resolved config")?;
     if args.dry_run {

@@ -46,8 +46,8 @@ pub struct SacKeys {
     pub target_entropy_per_dim: f64,
     /// Polyak factor of the target critics per update.
     pub critic_tau: f64,
-    /// Normalise observations with running mean and variance (updated only while acting in
-    /// training).
+    /// Normalise observations with running mean and variance (updated with every observation
+    /// acted on in warm-up and training, as the FIRE reference).
     pub normalize_observations: bool,
 }
 

@@ -354,3 +354,69 @@ fn bad_keys_and_values_fail_before_any_work() {
     );
     assert!(!run.exists());
 }
+
+/// A key of the agent a task does not train (DQN's on Pendulum-v1, SAC's on the DQN tasks)
+/// would be ignored: it fails before any work with one line naming the key to use. Only keys
+/// the user set count: defaults, and a `--config` file that lists every key at its default
+/// (a run's own `config.toml`), are accepted.
+#[test]
+fn keys_of_the_agent_a_task_does_not_train_fail_before_any_work() {
+    let tmp = tempfile::tempdir().unwrap();
+    let run = tmp.path().join("never");
+    let r = run.to_str().unwrap();
+    let file = tmp.path().join("dqn-on-pendulum.toml");
+    std::fs::write(&file, "env = \"Pendulum-v1\"\nhidden = [32]\n").unwrap();
+    let f = file.to_str().unwrap();
+    for (args, needle) in [
+        (
+            vec!["--env", "Pendulum-v1", "--set", "learning_rate=0.5"],
+            "learning_rate is a DQN key; Pendulum-v1 trains SAC: use actor_lr / critic_lr",
+        ),
+        (
+            vec!["--env", "Pendulum-v1", "--set", "double_dqn=true"],
+            "double_dqn is a DQN key; Pendulum-v1 trains SAC, which has no such key",
+        ),
+        (
+            vec!["--config", f],
+            "hidden is a DQN key; Pendulum-v1 trains SAC: use sac_hidden",
+        ),
+        (
+            vec!["--set", "actor_lr=0.1"],
+            "actor_lr is a SAC key; CartPole-v1 trains DQN: use learning_rate",
+        ),
+        (
+            vec!["--env", "Acrobot-v1", "--set", "sac_hidden=[8]"],
+            "sac_hidden is a SAC key; Acrobot-v1 trains DQN: use hidden",
+        ),
+        (
+            vec![
+                "--env",
+                "MountainCar-v0",
+                "--set",
+                "normalize_observations=true",
+                "--set",
+                "critic_tau=0.1",
+            ],
+            "critic_tau is a SAC key; MountainCar-v0 trains DQN: use target_tau \
+             (also SAC keys: normalize_observations)",
+        ),
+    ] {
+        let mut all = args.clone();
+        all.extend(["--run-dir", r]);
+        let out = classic(&all);
+        assert!(!out.status.success(), "{args:?} was accepted");
+        let err = stderr(&out);
+        assert_eq!(err.trim().lines().count(), 1, "{args:?}: one line: {err}");
+        assert!(err.contains(needle), "{args:?}: {err}");
+        assert!(!run.exists(), "{args:?} left a run directory");
+    }
+    // Defaults never count, and neither does a file that holds every key at its default.
+    for env in ["Pendulum-v1", "CartPole-v1"] {
+        let out = classic(&["--env", env, "--dry-run"]);
+        assert!(out.status.success(), "{env}: {}", stderr(&out));
+        let resolved = tmp.path().join(format!("{env}.toml"));
+        std::fs::write(&resolved, &out.stdout).unwrap();
+        let out = classic(&["--config", resolved.to_str().unwrap(), "--dry-run"]);
+        assert!(out.status.success(), "{env}: {}", stderr(&out));
+    }
+}

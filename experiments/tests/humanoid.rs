@@ -1,6 +1,7 @@
 //! The `humanoid` binary end to end on small networks: SAC trains on h1-walk-v0 with FIRE,
 //! logs the tags, checkpoints and resumes; step keys count environment steps; bad
-//! input fails with one line; the shipped paper configs parse and validate.
+//! input fails with one line; the shipped paper configs parse and validate, and they and the
+//! humanoid sweep use the paper's seeds.
 
 use std::path::Path;
 use std::process::{Command, Output};
@@ -162,6 +163,12 @@ fn shipped_configs_parse_and_validate() {
                 .unwrap_or_else(|e| panic!("{}: {e:#}", path.display()));
             let decisions = cfg.loop_in_decisions().unwrap();
             assert_eq!(decisions.steps, 500_000, "{}", path.display());
+            assert_eq!(
+                cfg.run.seed,
+                0,
+                "{}: the paper's first seed",
+                path.display()
+            );
             if cfg.run.intervention != fire::Method::None {
                 assert_eq!(decisions.fire_at, vec![250_000], "{}", path.display());
             }
@@ -169,4 +176,18 @@ fn shipped_configs_parse_and_validate() {
         }
     }
     assert_eq!(n, 12, "3 tasks x 4 methods in {}", dir.display());
+}
+
+/// The sweep of the paper's SAC runs uses the paper's (and its reference code's) seeds.
+#[test]
+fn the_humanoid_sweep_runs_the_papers_seeds() {
+    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("sweeps/humanoid-sac.toml");
+    let sweep: toml::Table = toml::from_str(&std::fs::read_to_string(&path).unwrap()).unwrap();
+    let seeds: Vec<i64> = sweep["grid"]["seed"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| s.as_integer().unwrap())
+        .collect();
+    assert_eq!(seeds, [0, 1000, 2000, 3000, 4000], "{}", path.display());
 }

@@ -15,6 +15,8 @@
 //! * [`DeviceStats`]: loss and value sums kept on the device until a log line reads them.
 //! * [`state`]: the checkpoint key scheme (`online.*`, `target.*`, `initial.*`, `adam.*`) and
 //!   [`state::check_finite`].
+//! * [`td_target`]: `r + discount * next`, the bootstrap masked by a select where the
+//!   discount is zero, so a terminal transition's target never depends on its next value.
 //!
 //! Agents depend on this crate, never on each other.
 #![warn(missing_docs)]
@@ -23,9 +25,11 @@ mod adam;
 pub mod redo;
 pub mod state;
 mod stats;
+mod target;
 
 pub use adam::{Adam, AdamConfig};
 pub use stats::DeviceStats;
+pub use target::td_target;
 
 use fire::{MethodConfig, NamedTensors, ParamReport};
 use rand_chacha::ChaCha8Rng;

@@ -255,7 +255,8 @@ impl<T: tch::kind::Element> Dqn<T> {
             } else {
                 next_target.f_amax([-1i64].as_slice(), false)?
             };
-            Ok(rewards.f_add(&discounts.f_mul(&next_value)?)?)
+            // A zero discount (termination) selects the reward alone: never `0 * Q(next)`.
+            agent::td_target(&rewards, &discounts, &next_value)
         })?;
         let q = self
             .online

@@ -1,4 +1,5 @@
-//! The DQN interventions' semantics (what changes, what is kept), and the update statistics.
+//! The DQN interventions' semantics (what changes, what is kept), the update statistics, and
+//! a terminal target that stays finite whatever its next observation.
 
 use dqn::{AdamConfig, Architecture, Dqn, DqnConfig, Loss};
 use fire::{Method, MethodConfig};
@@ -253,4 +254,36 @@ fn update_statistics_are_means_and_catch_divergence() {
     a.update(&batch(4)).unwrap();
     let err = a.take_stats().unwrap_err();
     assert!(err.to_string().contains("diverged"), "{err}");
+}
+
+/// A terminal transition whose next observation is NaN (a physics step that blew up) leaves
+/// the update finite: the zero discount selects the reward alone, where `r + 0 * Q(NaN)`
+/// would make the loss, the gradients and then every weight NaN. Double DQN too (the online
+/// network picks the next action on the same NaN observation).
+#[test]
+fn a_terminal_nan_next_observation_does_not_poison_the_update() {
+    let _serial = serial();
+    for double in [false, true] {
+        tch::manual_seed(3);
+        let mut a = Dqn::<f32>::new(
+            &Architecture::Mlp {
+                obs_dim: 4,
+                hidden: vec![16, 16],
+            },
+            3,
+            DqnConfig {
+                double,
+                ..DqnConfig::default()
+            },
+            Device::Cpu,
+        )
+        .unwrap();
+        let mut b = batch(5);
+        b.next_obs[..4].fill(f32::NAN);
+        b.discounts[0] = 0.0;
+        a.update(&b).unwrap();
+        a.check_finite().unwrap();
+        let stats = a.take_stats().unwrap().unwrap();
+        assert!(stats.td_loss.is_finite(), "double {double}: {stats:?}");
+    }
 }

@@ -558,7 +558,8 @@ pub fn read_table(path: &Path) -> Result<toml::Table> {
 
 /// Applies one `KEY=VALUE` override: VALUE is read as a TOML value (`3`, `0.5`, `true`,
 /// `[1, 2]`, `"text"`), and as text when it is not one (`game=Breakout`, `steps=2.5M`).
-pub fn apply_set(table: &mut toml::Table, assignment: &str, keys: &[&str]) -> Result<()> {
+/// Returns the key.
+pub fn apply_set(table: &mut toml::Table, assignment: &str, keys: &[&str]) -> Result<String> {
     let (key, value) = assignment
         .split_once('=')
         .ok_or_else(|| anyhow!("--set {assignment}: expected KEY=VALUE"))?;
@@ -572,7 +573,7 @@ pub fn apply_set(table: &mut toml::Table, assignment: &str, keys: &[&str]) -> Re
         .and_then(|mut t| t.remove("v"))
         .unwrap_or_else(|| toml::Value::String(value.to_owned()));
     table.insert(key.to_owned(), parsed);
-    Ok(())
+    Ok(key.to_owned())
 }
 
 /// Keys whose values differ between two tables (for "what changed" messages).

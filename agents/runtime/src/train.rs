@@ -17,6 +17,15 @@
 //! fails stops the run: the learner's state is consistent, so it checkpoints, then reports the
 //! thread and the message.
 //!
+//! **Non-finite steps.** A step whose reward or next (or final) observation holds NaN or
+//! infinity (a physics step that blew up) is not a transition of the task: the loop drops it
+//! (replay never sees it), restarts that environment's episode (the environment's own reset
+//! when the step ended the episode, [`VecEnv::reset_env`] when it did not, so the agent never
+//! acts on the broken observation), counts it in `charts/nonfinite_steps` (cumulative, logged
+//! at the step it happened, with one terminal line) and goes on. The episode it cut is not
+//! logged as one (`charts/episodic_return` would mix in a reward the task never gave).
+//! Observations that begin an episode must be finite: one that is not stops the run.
+//!
 //! **Resume.** A checkpoint holds the agent's tensors and [`LoopState`] (counters, scheduler,
 //! the exploration generator). With `checkpoint_replay` it also holds the replay and, in
 //! synchronous mode, every environment's state ([`FlatEnv::save_state`]) and a fixed probe:
@@ -114,11 +123,36 @@ pub struct LoopState {
     /// The level being played and its returns so far (runs with levels).
     #[serde(default)]
     pub level: LevelProgress,
+    /// Steps dropped because their reward or observation was not finite (`charts/nonfinite_steps`).
+    #[serde(default)]
+    pub nonfinite_steps: u64,
 }
 
 /// Updates the replay ratio allows after `step` steps.
 fn updates_due(ratio: f64, state: &LoopState, step: u64) -> u64 {
     state.updates_before_warmup + (step.saturating_sub(state.warmup_until) as f64 * ratio) as u64
+}
+
+/// Observation elements the loop checks for NaN and infinity before replay stores them.
+pub trait Finite: Copy {
+    /// Whether the value is a finite number (pixels always are).
+    fn is_finite(self) -> bool;
+}
+
+impl Finite for f32 {
+    fn is_finite(self) -> bool {
+        f32::is_finite(self)
+    }
+}
+
+impl Finite for u8 {
+    fn is_finite(self) -> bool {
+        true
+    }
+}
+
+fn all_finite<T: Finite>(values: &[T]) -> bool {
+    values.iter().all(|v| v.is_finite())
 }
 
 /// What an actor sends the learner after stepping its environments once: actions, outcomes
@@ -131,11 +165,15 @@ pub struct StepMsg<T> {
     transitions: Vec<Transition>,
     /// Part of each next (or final, when the episode ended) observation.
     next_parts: Vec<T>,
-    /// Part of the reset observation of environments whose episode ended.
+    /// Part of the reset observation of environments whose episode ended (or was restarted
+    /// after a non-finite step).
     reset_parts: Vec<T>,
+    /// Per environment: the step's reward or observation was not finite, so it is dropped and
+    /// the episode restarted (see the module's documentation).
+    nonfinite: Vec<bool>,
 }
 
-impl<T: Copy + Default> StepMsg<T> {
+impl<T: Copy + Default + Finite> StepMsg<T> {
     fn from_step(
         first_env: usize,
         actions: &[f32],
@@ -149,10 +187,14 @@ impl<T: Copy + Default> StepMsg<T> {
         }
         let mut next_parts = Vec::with_capacity(n * part_len);
         let mut reset_parts = vec![T::default(); n * part_len];
+        let mut nonfinite = vec![false; n];
         for (i, t) in step.transitions.iter().enumerate() {
             let done = t.terminated || t.truncated;
             let source = if done { step.final_obs } else { step.obs };
             next_parts.extend_from_slice(part(source, i, obs_len, part_len));
+            // The whole observation, not only the stored part: the agent acts on all of it.
+            nonfinite[i] = !((t.reward as f32).is_finite()
+                && all_finite(&source[i * obs_len..(i + 1) * obs_len]));
             if done {
                 reset_parts[i * part_len..(i + 1) * part_len]
                     .copy_from_slice(part(step.obs, i, obs_len, part_len));
@@ -164,8 +206,50 @@ impl<T: Copy + Default> StepMsg<T> {
             transitions: step.transitions.to_vec(),
             next_parts,
             reset_parts,
+            nonfinite,
         }
     }
+}
+
+/// Steps `vec` with `actions` (its environments are `first_env..` of the run) into a message
+/// and writes the observations to act on next into `obs`. An environment whose step was not
+/// finite and did not end its episode is reset here, so that `obs` and the message's reset
+/// part hold the first observation of its new episode; an observation that begins an episode
+/// and is not finite is an error.
+fn step_envs<E>(
+    vec: &mut VecEnv<E>,
+    actions: &[f32],
+    first_env: usize,
+    obs: &mut [E::Elem],
+    part_len: usize,
+) -> Result<StepMsg<E::Elem>>
+where
+    E: FlatEnv,
+    E::Elem: Finite,
+{
+    let obs_len = vec.obs_len();
+    let mut msg = {
+        let step = vec.step(actions)?;
+        let msg = StepMsg::from_step(first_env, actions, &step, obs_len, part_len);
+        obs.copy_from_slice(step.obs);
+        msg
+    };
+    for (i, t) in msg.transitions.iter().enumerate() {
+        let done = t.terminated || t.truncated;
+        if !done && msg.nonfinite[i] {
+            let row = vec.reset_env(i)?;
+            obs[i * obs_len..(i + 1) * obs_len].copy_from_slice(row);
+            msg.reset_parts[i * part_len..(i + 1) * part_len]
+                .copy_from_slice(&row[obs_len - part_len..]);
+        }
+        if (done || msg.nonfinite[i]) && !all_finite(&obs[i * obs_len..(i + 1) * obs_len]) {
+            bail!(
+                "environment {}: the first observation of a new episode is not finite",
+                first_env + i
+            );
+        }
+    }
+    Ok(msg)
 }
 
 /// Everything on the learner's side of the loop.
@@ -212,7 +296,7 @@ pub fn train<A, E, R>(
 ) -> Result<Outcome>
 where
     A: Agent,
-    A::Elem: Shift,
+    A::Elem: Shift + Finite,
     E: FlatEnv<Elem = A::Elem> + 'static,
     R: Replay<Elem = A::Elem>,
 {
@@ -249,6 +333,7 @@ where
         warmup_until: cfg.learning_starts,
         updates_before_warmup: 0,
         level: LevelProgress::default(),
+        nonfinite_steps: 0,
     };
     // Leftovers of writes a killed process never finished.
     for dir in [run.path().to_owned(), run.checkpoint_dir()] {
@@ -355,7 +440,9 @@ where
 /// environments and generator (the evaluation stream of [`Seeds`]), so training is unchanged
 /// by it; `eval_envs` environments until `eval_steps` steps or `eval_episodes` episodes. Every
 /// observation the agent sees is shifted by `offset` (the current level's, in a run with
-/// levels).
+/// levels). An episode cut by a non-finite step (see the module's documentation) counts
+/// towards `eval_episodes` but not in the mean; if it did not end there, its environment is
+/// reset so that the agent never acts on the broken observation.
 fn evaluate<A, E>(
     agent: &mut A,
     make_env: &EnvFactory<E>,
@@ -366,7 +453,7 @@ fn evaluate<A, E>(
 ) -> Result<f64>
 where
     A: Agent,
-    A::Elem: Shift,
+    A::Elem: Shift + Finite,
     E: FlatEnv<Elem = A::Elem>,
 {
     let shift = |obs: &mut [A::Elem]| {
@@ -381,26 +468,53 @@ where
         .collect::<Result<Vec<_>, _>>()?;
     let mut vec = VecEnv::new(envs, 1)?;
     let mut rng = ChaCha8Rng::seed_from_u64(seed);
+    let obs_len = vec.obs_len();
     let mut obs = vec.reset(Some(seed))?.to_vec();
+    ensure!(
+        all_finite(&obs),
+        "evaluation: a first observation is not finite"
+    );
     shift(&mut obs);
-    let (mut total, mut episodes, mut steps) = (0.0, 0u64, 0u64);
+    let (mut total, mut scored, mut episodes, mut steps) = (0.0, 0u64, 0u64, 0u64);
+    let mut restart = Vec::new();
     while !(cfg.eval_steps > 0 && steps >= cfg.eval_steps
         || cfg.eval_episodes > 0 && episodes >= cfg.eval_episodes)
     {
         let actions = agent.act(&obs, ActMode::Evaluate, &mut rng)?;
         let step = vec.step(&actions)?;
-        for t in step.transitions {
-            if let Some(ep) = t.info.episode {
-                total += ep.episode_return;
-                episodes += 1;
+        for (i, t) in step.transitions.iter().enumerate() {
+            let done = t.terminated || t.truncated;
+            let source = if done { step.final_obs } else { step.obs };
+            let finite = (t.reward as f32).is_finite()
+                && all_finite(&source[i * obs_len..(i + 1) * obs_len]);
+            match (finite, &t.info.episode) {
+                (true, Some(ep)) => {
+                    total += ep.episode_return;
+                    scored += 1;
+                    episodes += 1;
+                }
+                (true, None) => {}
+                (false, ep) => {
+                    episodes += u64::from(ep.is_some() || !done);
+                    if !done {
+                        restart.push(i);
+                    }
+                }
             }
         }
         obs.copy_from_slice(step.obs);
+        for i in restart.drain(..) {
+            obs[i * obs_len..(i + 1) * obs_len].copy_from_slice(vec.reset_env(i)?);
+        }
+        ensure!(
+            all_finite(&obs),
+            "evaluation: the first observation of a new episode is not finite"
+        );
         shift(&mut obs);
         steps += cfg.eval_envs as u64;
     }
-    Ok(if episodes > 0 {
-        total / episodes as f64
+    Ok(if scored > 0 {
+        total / scored as f64
     } else {
         f64::NAN
     })
@@ -423,7 +537,7 @@ fn run_synchronous<A, E, R>(
 ) -> Result<()>
 where
     A: Agent,
-    A::Elem: Shift,
+    A::Elem: Shift + Finite,
     E: FlatEnv<Elem = A::Elem>,
     R: Replay<Elem = A::Elem>,
 {
@@ -469,9 +583,7 @@ where
         }
         let mode = learner.mode();
         let actions = learner.agent.act(&obs, mode, &mut learner.rng)?;
-        let step = vec.step(&actions)?;
-        let mut msg = StepMsg::from_step(0, &actions, &step, obs_len, part_len);
-        obs.copy_from_slice(step.obs);
+        let mut msg = step_envs(&mut vec, &actions, 0, &mut obs, part_len)?;
         if let Some(plan) = &levels {
             let level = learner.state.level.level;
             plan.shift(level, &mut obs);
@@ -541,6 +653,7 @@ fn run_threaded<A, E, R>(
 ) -> Result<()>
 where
     A: Agent,
+    A::Elem: Finite,
     E: FlatEnv<Elem = A::Elem> + 'static,
     R: Replay<Elem = A::Elem>,
 {
@@ -671,14 +784,16 @@ struct Actor<E: FlatEnv, P> {
     fault: Option<u64>,
 }
 
-impl<E: FlatEnv, P: Policy<Elem = E::Elem>> Actor<E, P> {
+impl<E: FlatEnv, P: Policy<Elem = E::Elem>> Actor<E, P>
+where
+    E::Elem: Finite,
+{
     fn run(
         mut self,
         shared: &Shared,
         tx: &crossbeam_channel::Sender<Result<StepMsg<E::Elem>>>,
     ) -> Result<()> {
         let n = self.vec.len() as u64;
-        let obs_len = self.vec.obs_len();
         let mut version = 0;
         while !shared.stop.load(Ordering::SeqCst) {
             // Rate limiter: past warm-up, wait while the updates due for what was sent run
@@ -716,9 +831,13 @@ impl<E: FlatEnv, P: Policy<Elem = E::Elem>> Actor<E, P> {
                 assert!(step < at, "fault injected at step {at} (FIRE_RL_FAULT)");
             }
             let actions = self.policy.act(&self.obs, mode, &mut self.rng)?;
-            let step = self.vec.step(&actions)?;
-            let msg = StepMsg::from_step(self.first_env, &actions, &step, obs_len, self.part_len);
-            self.obs.copy_from_slice(step.obs);
+            let msg = step_envs(
+                &mut self.vec,
+                &actions,
+                self.first_env,
+                &mut self.obs,
+                self.part_len,
+            )?;
             shared.lock().sent += n;
             if tx.send(Ok(msg)).is_err() {
                 break; // the learner is done
@@ -753,7 +872,16 @@ fn crossed(step: u64, stride: u64, every: u64) -> bool {
 
 impl<A: Agent, R: Replay<Elem = A::Elem>> Learner<'_, A, R> {
     /// Records the first observations of environments `first..` (a batch `[n, obs_len]`).
-    fn start_episodes(&mut self, first: usize, obs: &[A::Elem], obs_len: usize) -> Result<()> {
+    fn start_episodes(&mut self, first: usize, obs: &[A::Elem], obs_len: usize) -> Result<()>
+    where
+        A::Elem: Finite,
+    {
+        if let Some(i) = obs.chunks(obs_len).position(|row| !all_finite(row)) {
+            bail!(
+                "environment {}: the first observation of an episode is not finite",
+                first + i
+            );
+        }
         self.agent.observe(obs)?;
         for (i, row) in obs.chunks(obs_len).enumerate() {
             let part = self.replay.part_of(row);
@@ -778,6 +906,21 @@ impl<A: Agent, R: Replay<Elem = A::Elem>> Learner<'_, A, R> {
         let d = self.action_dim;
         for (k, t) in msg.transitions.iter().enumerate() {
             let env = msg.first_env + k;
+            if msg.nonfinite[k] {
+                // Dropped: the episode in flight ends without this step, a new one begins.
+                self.state.nonfinite_steps += 1;
+                let count = self.state.nonfinite_steps;
+                self.log
+                    .scalar("charts/nonfinite_steps", count as f64, self.state.step)?;
+                self.progress.println(&format!(
+                    "step {}: environment {env} returned a non-finite observation or reward; \
+                     the step is dropped and its episode restarted ({count} so far)",
+                    self.state.step
+                ));
+                self.replay
+                    .start_episode(env, &msg.reset_parts[k * p..(k + 1) * p])?;
+                continue;
+            }
             let done = t.terminated || t.truncated;
             let next = &msg.next_parts[k * p..(k + 1) * p];
             self.replay.add_step(

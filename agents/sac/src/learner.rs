@@ -34,8 +34,8 @@ pub struct SacConfig {
     pub target_entropy_per_dim: f64,
     /// Polyak factor of the target critic, once per update.
     pub tau: f64,
-    /// Normalise observations with running statistics (updated only while acting in
-    /// training, with [`ActMode::Train`]).
+    /// Normalise observations with running statistics (updated with every batch the agent
+    /// acts on in warm-up and in training, never in evaluation or updates).
     pub normalize_observations: bool,
 }
 
@@ -320,9 +320,14 @@ impl Sac {
     }
 
     /// Actions in the box for `obs` (flat `[n, obs_dim]`): uniform in warm-up, a policy sample
-    /// in training (which first adds `obs` to the normaliser's statistics), `tanh(mean)` in
-    /// evaluation.
+    /// in training, `tanh(mean)` in evaluation. In warm-up and training `obs` is first added to
+    /// the normaliser's statistics, as the FIRE reference's `sample_actions(training=True)`
+    /// does in its random phase too, so learning starts with the statistics of every random
+    /// step rather than of none.
     pub fn act(&mut self, obs: &[f32], mode: ActMode, rng: &mut ChaCha8Rng) -> Result<Vec<f32>> {
+        if mode != ActMode::Evaluate && self.config.normalize_observations {
+            self.norm.update(obs)?;
+        }
         if mode == ActMode::Warmup {
             return Ok(uniform_actions(
                 &self.low,
@@ -330,9 +335,6 @@ impl Sac {
                 obs.len() / self.obs_shape[0] as usize,
                 rng,
             ));
-        }
-        if matches!(mode, ActMode::Train { .. }) && self.config.normalize_observations {
-            self.norm.update(obs)?;
         }
         let x = self.prepare(&Tensor::from_slice(obs))?;
         let a = tch::no_grad(|| -> Result<Tensor> {
@@ -390,7 +392,8 @@ impl Sac {
         self.temperature_adam.step(&temperature)?;
 
         // Critic: clipped double-Q target with the updated actor and temperature; the
-        // discount is 0 after a termination (replay's), never after a truncation.
+        // discount is 0 after a termination (replay's), never after a truncation, and a zero
+        // discount selects the reward alone (`agent::td_target`: never `0 * Q(next)`).
         let target = tch::no_grad(|| -> Result<Tensor> {
             let alpha = self.log_alpha.f_exp()?;
             let (next_a, next_log_pi) = self.actor.sample(&next_obs)?;
@@ -400,7 +403,7 @@ impl Sac {
                 .forward(&next_obs, &next_a, true)
                 .f_amin([0i64].as_slice(), false)?
                 .f_sub(&next_log_pi.f_mul(&alpha)?)?;
-            Ok(rewards.f_add(&discounts.f_mul(&next_q)?)?)
+            agent::td_target(&rewards, &discounts, &next_q)
         })?;
         let q = self.critic.forward(&obs, &actions, false);
         // Sum over the critics of each one's mean squared error, as CleanRL's qf1 + qf2 loss.
@@ -1052,23 +1055,54 @@ mod tests {
         );
     }
 
+    /// The reference updates its statistics in `sample_actions(training=True)`, which its
+    /// random phase calls too: warm-up and training acts count, evaluation and updates do not.
     #[test]
-    fn the_normaliser_learns_only_while_acting_in_training() {
+    fn the_normaliser_learns_while_acting_in_warm_up_and_training() {
         let mut sac = agent(7);
         let mut rng = ChaCha8Rng::seed_from_u64(7);
         let obs = vec![2.0f32; 3 * OBS as usize];
         let warm = sac.act(&obs, ActMode::Warmup, &mut rng).unwrap();
         assert_eq!(warm.len(), 3 * ACT);
         assert!(warm.iter().all(|a| (-1.0..=1.0).contains(a)));
-        sac.act(&obs, ActMode::Evaluate, &mut rng).unwrap();
-        assert_eq!(sac.normalizer().count(), 1e-4);
-        sac.act(&obs, ActMode::Train { step: 9 }, &mut rng).unwrap();
-        assert!((sac.normalizer().count() - 3.0001).abs() < 1e-9);
-        sac.update(&batch(&mut rng, 8)).unwrap();
         assert!(
             (sac.normalizer().count() - 3.0001).abs() < 1e-9,
+            "warm-up observations count: {}",
+            sac.normalizer().count()
+        );
+        assert!(sac
+            .normalizer()
+            .mean()
+            .iter()
+            .all(|m| (m - 2.0).abs() < 1e-3));
+        sac.act(&obs, ActMode::Evaluate, &mut rng).unwrap();
+        assert!(
+            (sac.normalizer().count() - 3.0001).abs() < 1e-9,
+            "evaluation does not count"
+        );
+        sac.act(&obs, ActMode::Train { step: 9 }, &mut rng).unwrap();
+        assert!((sac.normalizer().count() - 6.0001).abs() < 1e-9);
+        sac.update(&batch(&mut rng, 8)).unwrap();
+        assert!(
+            (sac.normalizer().count() - 6.0001).abs() < 1e-9,
             "updates do not count"
         );
+    }
+
+    /// A terminal transition whose next observation is NaN (a physics step that blew up)
+    /// leaves the update finite: the zero discount selects the reward alone, where
+    /// `r + 0 * Q(NaN)` would make the critic's loss, its gradients and then every weight NaN.
+    #[test]
+    fn a_terminal_nan_next_observation_does_not_poison_the_update() {
+        let mut sac = agent(9);
+        let mut rng = ChaCha8Rng::seed_from_u64(9);
+        let mut b = batch(&mut rng, 16);
+        b.next_obs[..OBS as usize].fill(f32::NAN);
+        b.discounts[0] = 0.0;
+        sac.update(&b).unwrap();
+        sac.check_finite().unwrap();
+        let stats = sac.stats.take_means().unwrap();
+        assert!(stats.iter().all(|(_, v)| v.is_finite()), "{stats:?}");
     }
 
     #[test]

@@ -9,7 +9,8 @@
 //!   and `critic.*` (a [`Critic`]: both Q-networks as one batched ensemble, every tensor with
 //!   the member dimension first; [`member_views`] names each member's matrices on its own).
 //! * [`Sac`] holds actor, critics, target critics, temperature, three [`agent::Adam`]s, theta_0
-//!   and the [`RunningNorm`] observation normaliser (updated only while acting in training).
+//!   and the [`RunningNorm`] observation normaliser (updated while acting in warm-up and in
+//!   training).
 //!   [`Sac::update`] is one step in the reference's order: actor, temperature, critic, target.
 //!   [`Sac::intervene`] applies FIRE, full reset or shrink & perturb, then rebuilds the
 //!   optimisers, restores the initial temperature and copies the critic into the target.

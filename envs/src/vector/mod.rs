@@ -177,6 +177,21 @@ impl<E: FlatEnv> VecEnv<E> {
         Ok(&self.obs)
     }
 
+    /// Starts a new episode in environment `i` alone, without a seed (its generator goes on, as
+    /// at an autoreset), and returns its first observation: row `i` of the batch, which it
+    /// replaces. For a caller that must abandon an episode in flight (the training loop, after
+    /// a step that came back with a non-finite observation but did not end the episode).
+    pub fn reset_env(&mut self, i: usize) -> Result<&[E::Elem]> {
+        let n = self.envs.len();
+        let env = self
+            .envs
+            .get_mut(i)
+            .ok_or_else(|| config("envs", &format!("no environment {i} of {n}")))?;
+        let row = &mut self.obs[i * self.obs_len..(i + 1) * self.obs_len];
+        env.reset_into(None, row)?;
+        Ok(row)
+    }
+
     /// Every environment's [`FlatEnv::save_state`], or `None` if any cannot save.
     pub fn save_states(&mut self) -> Option<Vec<Vec<u8>>> {
         self.envs.iter_mut().map(FlatEnv::save_state).collect()
