@@ -150,6 +150,71 @@ fn sac_runs_repeat_exactly_and_train_with_actor_threads() {
         .any(|l| l.starts_with("1500,") && l.contains(",losses/qf_loss,")));
 }
 
+/// Plasticity injection and ReDo on SAC through the binary (Pendulum-v1): each run finishes
+/// with its intervention in `interventions.jsonl` at its step (ReDo reporting the recycled
+/// parameters); the injected run resumes from a checkpoint taken after the injection (the
+/// heads re-created) and trains on without injecting again.
+#[test]
+fn sac_takes_plasticity_injection_and_redo_on_pendulum() {
+    let tmp = tempfile::tempdir().unwrap();
+    for (method, tau) in [("plasticity-injection", "0.1"), ("redo", "0.5")] {
+        let run = tmp.path().join(method);
+        let r = run.to_str().unwrap();
+        let redo_tau = format!("redo_tau={tau}");
+        let out = classic(&[
+            "--env",
+            "Pendulum-v1",
+            "--steps",
+            "1000",
+            "--learning-starts",
+            "500",
+            "--eval-every",
+            "0",
+            "--intervention",
+            method,
+            "--fire-at",
+            "700",
+            "--checkpoint-every",
+            "1000",
+            "--set",
+            "sac_hidden=[32, 32]",
+            "--set",
+            &redo_tau,
+            "--set",
+            "log_every=250",
+            "--set",
+            "checkpoint_replay=true",
+            "--run-dir",
+            r,
+        ]);
+        assert!(out.status.success(), "{method}: {}", stderr(&out));
+        let read = || -> Vec<serde_json::Value> {
+            std::fs::read_to_string(run.join("interventions.jsonl"))
+                .unwrap()
+                .lines()
+                .map(|l| serde_json::from_str(l).unwrap())
+                .collect()
+        };
+        let logged = read();
+        assert_eq!(logged.len(), 1, "{method}: {logged:?}");
+        assert_eq!(logged[0]["step"], 700);
+        assert_eq!(logged[0]["method"], method);
+        let parameters = logged[0]["parameters"].as_array().unwrap();
+        if method == "redo" {
+            assert!(!parameters.is_empty(), "ReDo at tau 0.5 recycled nothing");
+            assert!(parameters.iter().all(|p| p["action"] == "recycled"));
+            continue;
+        }
+        assert!(parameters.is_empty(), "injection changes no values");
+        let out = classic(&["--resume", r, "--steps", "1500"]);
+        assert!(out.status.success(), "{}", stderr(&out));
+        assert_eq!(read().len(), 1, "injected once");
+        assert!(training_rows(&run, false)
+            .iter()
+            .any(|l| l.starts_with("1500,") && l.contains(",losses/qf_loss,")));
+    }
+}
+
 #[test]
 fn one_seed_gives_the_same_run_and_evaluation_changes_nothing() {
     let tmp = tempfile::tempdir().unwrap();

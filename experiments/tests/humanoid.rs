@@ -1,7 +1,7 @@
 //! The `humanoid` binary end to end on small networks: SAC trains on h1-walk-v0 with FIRE,
 //! logs the tags, checkpoints and resumes; step keys count environment steps; bad
-//! input fails with one line; the shipped paper configs parse and validate, and they and the
-//! humanoid sweep use the paper's seeds.
+//! input fails with one line; plasticity injection (resumed after it) and ReDo run; the shipped
+//! paper configs parse and validate, and they and the humanoid sweep use the paper's seeds.
 
 use std::path::Path;
 use std::process::{Command, Output};
@@ -124,6 +124,71 @@ fn short_run_with_fire_logs_checkpoints_and_resumes() {
     );
 }
 
+/// The interventions `interventions.jsonl` logged: `(step, method, parameters)`.
+fn interventions(run: &Path) -> Vec<(u64, String, usize)> {
+    std::fs::read_to_string(run.join("interventions.jsonl"))
+        .unwrap()
+        .lines()
+        .map(|l| {
+            let j: serde_json::Value = serde_json::from_str(l).unwrap();
+            (
+                j["step"].as_u64().unwrap(),
+                j["method"].as_str().unwrap().to_owned(),
+                j["parameters"].as_array().unwrap().len(),
+            )
+        })
+        .collect()
+}
+
+/// Plasticity injection at environment step 300 (decision 150), a checkpoint after it and a
+/// resume that re-creates the injected heads and trains on without injecting again; ReDo at
+/// the same step recycles units of the SimBa networks.
+#[test]
+fn plasticity_injection_resumes_and_redo_recycles() {
+    let tmp = tempfile::tempdir().unwrap();
+    for (method, extra) in [
+        ("plasticity-injection", &[][..]),
+        ("redo", &["--set", "redo_tau=0.5"][..]),
+    ] {
+        let run = tmp.path().join(method);
+        let r = run.to_str().unwrap();
+        let mut args = vec![
+            "--task",
+            "h1-walk-v0",
+            "--steps",
+            "400",
+            "--intervention",
+            method,
+            "--fire-at",
+            "300",
+            "--run-dir",
+            r,
+        ];
+        args.extend_from_slice(SMALL);
+        args.extend_from_slice(extra);
+        let out = humanoid(&args);
+        assert!(out.status.success(), "{method}: {}", stderr(&out));
+        let logged = interventions(&run);
+        assert_eq!(logged.len(), 1, "{method}: {logged:?}");
+        assert_eq!((logged[0].0, logged[0].1.as_str()), (150, method));
+        if method == "redo" {
+            assert!(logged[0].2 > 0, "ReDo at tau 0.5 recycled nothing");
+            continue;
+        }
+        let out = humanoid(&["--resume", r, "--steps", "600"]);
+        assert!(out.status.success(), "{}", stderr(&out));
+        assert_eq!(checkpoint_step(&run), 300);
+        assert_eq!(interventions(&run).len(), 1, "injected once");
+        let rows = tags(&run);
+        assert!(rows
+            .iter()
+            .any(|(s, _, t)| *s > 200 && t == "losses/qf_loss"));
+        assert!(rows
+            .iter()
+            .any(|(_, _, t)| t == "plasticity/weight_norm/critic.injected.out.weight"));
+    }
+}
+
 fn assert_one_line_failure(args: &[&str], needle: &str) {
     let out = humanoid(args);
     assert!(!out.status.success(), "{args:?} succeeded");
@@ -175,7 +240,7 @@ fn shipped_configs_parse_and_validate() {
             n += 1;
         }
     }
-    assert_eq!(n, 12, "3 tasks x 4 methods in {}", dir.display());
+    assert_eq!(n, 15, "3 tasks x 5 methods in {}", dir.display());
 }
 
 /// The sweep of the paper's SAC runs uses the paper's (and its reference code's) seeds.

@@ -13,8 +13,11 @@
 //!   reset or mask them ([`redo::recycle`] zeroes the moments of recycled neurons) and a
 //!   checkpoint can save them.
 //! * [`DeviceStats`]: loss and value sums kept on the device until a log line reads them.
-//! * [`state`]: the checkpoint key scheme (`online.*`, `target.*`, `initial.*`, `adam.*`) and
-//!   [`state::check_finite`].
+//! * [`state`]: the checkpoint key scheme (`online.*`, `target.*`, `initial.*`, `adam.*`),
+//!   theta_0 in and out of a checkpoint ([`state::initial_tensors`], [`state::load_initial`])
+//!   or grown with new parameters ([`state::extend_initial`]), and [`state::check_finite`].
+//! * [`zero_grads`] before a backward pass and [`polyak`], a target network's step toward its
+//!   online network (a copy at `tau = 1`).
 //! * [`td_target`]: `r + discount * next`, the bootstrap masked by a select where the
 //!   discount is zero, so a terminal transition's target never depends on its next value.
 //!
@@ -22,12 +25,14 @@
 #![warn(missing_docs)]
 
 mod adam;
+mod params;
 pub mod redo;
 pub mod state;
 mod stats;
 mod target;
 
 pub use adam::{Adam, AdamConfig};
+pub use params::{polyak, zero_grads};
 pub use stats::DeviceStats;
 pub use target::td_target;
 

@@ -2,7 +2,7 @@
 //! `target.`, `initial.` (theta_0) and the like, the optimiser under `adam.` (see
 //! [`crate::Adam::state_tensors`]).
 
-use fire::NamedTensors;
+use fire::{NamedTensors, ParamSnapshot};
 use tch::Tensor;
 
 use crate::{Error, Result};
@@ -41,6 +41,50 @@ pub fn restore(prefix: &str, live: &[(String, Tensor)], saved: &[(String, Tensor
         }
         Ok(())
     })
+}
+
+/// theta_0 of every parameter in `params` that `initial` holds, under `initial.<name>`
+/// (shallow clones), for a checkpoint.
+pub fn initial_tensors(initial: &ParamSnapshot, params: &[(String, Tensor)]) -> NamedTensors {
+    params
+        .iter()
+        .filter_map(|(n, t)| {
+            let init = initial.get(n, t, "theta_0").ok()?;
+            Some((format!("initial.{n}"), init.shallow_clone()))
+        })
+        .collect()
+}
+
+/// theta_0 of every parameter in `params` from the `initial.<name>` tensors of a checkpoint,
+/// on each parameter's device (an error names one that is missing).
+pub fn load_initial(
+    params: &[(String, Tensor)],
+    saved: &[(String, Tensor)],
+) -> Result<ParamSnapshot> {
+    let initial = params
+        .iter()
+        .map(|(n, t)| {
+            let from = find(saved, &format!("initial.{n}"))?;
+            Ok((n.clone(), from.f_to_device(t.device())?))
+        })
+        .collect::<Result<Vec<_>>>()?;
+    Ok(ParamSnapshot::from_tensors(initial))
+}
+
+/// theta_0 for `params` when parameters joined the network (plasticity injection's heads):
+/// the value `initial` holds where it has one, a copy of the current value for the others.
+pub fn extend_initial(initial: &ParamSnapshot, params: &[(String, Tensor)]) -> ParamSnapshot {
+    let tensors = params
+        .iter()
+        .map(|(name, t)| {
+            let saved = match initial.get(name, t, "theta_0") {
+                Ok(init) => init.shallow_clone(),
+                Err(_) => t.detach().copy(),
+            };
+            (name.clone(), saved)
+        })
+        .collect();
+    ParamSnapshot::from_tensors(tensors)
 }
 
 /// An error naming the first parameter that holds NaN or infinity. Waits for the device.

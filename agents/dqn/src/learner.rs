@@ -269,12 +269,7 @@ impl<T: tch::kind::Element> Dqn<T> {
         };
         self.stats.add(&[&loss, &q.f_mean(Kind::Double)?])?;
         let params = self.params();
-        for (_, p) in &params {
-            let mut g = p.grad();
-            if g.defined() {
-                let _ = g.f_zero_()?;
-            }
-        }
+        agent::zero_grads(&params)?;
         loss.f_backward()?;
         self.adam.step(&params)
     }
@@ -299,23 +294,10 @@ impl<T: tch::kind::Element> Dqn<T> {
         state::check_finite(&self.params())
     }
 
-    /// Moves the target network toward the online network by `tau` (copies when `tau = 1`).
-    pub fn update_target(&mut self) -> Result<()> {
-        let tau = self.config.tau;
-        let online = self.online_vs.variables();
-        tch::no_grad(|| -> Result<()> {
-            for (name, mut t) in self.target_vs.variables() {
-                let o = online.get(name.as_str()).ok_or_else(|| {
-                    Error::Checkpoint(format!("target has `{name}`, online does not"))
-                })?;
-                if tau >= 1.0 {
-                    t.f_copy_(o)?;
-                } else {
-                    let _ = t.f_mul_scalar_(1.0 - tau)?.f_add_(&o.f_mul_scalar(tau)?)?;
-                }
-            }
-            Ok(())
-        })
+    /// Moves the target network toward the online network by `tau` ([`agent::polyak`]: `lerp`,
+    /// a copy when `tau = 1`).
+    pub fn update_target(&self) -> Result<()> {
+        agent::polyak(&self.target_vs, &self.online_vs, self.config.tau)
     }
 
     /// Applies an intervention; returns one report per changed parameter. `probe` is a batch
@@ -370,11 +352,7 @@ impl<T: tch::kind::Element> Dqn<T> {
             reports.extend(Intervention::Reset.apply(&params, &head, sources)?);
         }
         if parts.sync_target {
-            let tau = self.config.tau;
-            self.config.tau = 1.0;
-            let synced = self.update_target();
-            self.config.tau = tau;
-            synced?;
+            agent::polyak(&self.target_vs, &self.online_vs, 1.0)?;
         }
         if parts.reset_optimizer {
             self.adam.reset();
@@ -428,22 +406,10 @@ impl<T: tch::kind::Element> Dqn<T> {
             let _ = t.set_requires_grad(false);
         }
         let params = self.params();
-        let mut initial: Vec<(String, Tensor)> = Vec::new();
-        for (name, t) in &params {
-            let saved = match self.initial.get(name, t, "theta_0") {
-                Ok(init) => init.shallow_clone(),
-                Err(_) => t.detach().copy(),
-            };
-            initial.push((name.clone(), saved));
-        }
-        self.initial = ParamSnapshot::from_tensors(initial);
+        self.initial = state::extend_initial(&self.initial, &params);
         self.adam.track(&params);
         self.adam.reset();
-        let tau = self.config.tau;
-        self.config.tau = 1.0;
-        let synced = self.update_target();
-        self.config.tau = tau;
-        synced
+        agent::polyak(&self.target_vs, &self.online_vs, 1.0)
     }
 
     /// ReDo on every hidden layer; reports the changed weights (action `recycled`).
@@ -470,14 +436,10 @@ impl<T: tch::kind::Element> Dqn<T> {
     /// Everything a checkpoint needs: online and target weights, theta_0, optimiser state and
     /// the loss sums not yet logged.
     pub fn state_tensors(&self) -> NamedTensors {
-        let mut out = state::prefixed("online.", &params_of(&self.online_vs));
+        let params = params_of(&self.online_vs);
+        let mut out = state::prefixed("online.", &params);
         out.extend(state::prefixed("target.", &params_of(&self.target_vs)));
-        let vars = self.online_vs.variables();
-        for n in self.initial.names() {
-            if let Ok(t) = self.initial.get(n, &vars[n], "theta_0") {
-                out.push((format!("initial.{n}"), t.shallow_clone()));
-            }
-        }
+        out.extend(state::initial_tensors(&self.initial, &params));
         out.extend(self.adam.state_tensors());
         out.extend(self.stats.state_tensors());
         out
@@ -494,14 +456,7 @@ impl<T: tch::kind::Element> Dqn<T> {
         }
         state::restore("online.", &params_of(&self.online_vs), tensors)?;
         state::restore("target.", &params_of(&self.target_vs), tensors)?;
-        let initial = params_of(&self.online_vs)
-            .into_iter()
-            .map(|(n, t)| {
-                let saved = state::find(tensors, &format!("initial.{n}"))?;
-                Ok((n, saved.f_to_device(t.device())?))
-            })
-            .collect::<Result<Vec<_>>>()?;
-        self.initial = ParamSnapshot::from_tensors(initial);
+        self.initial = state::load_initial(&params_of(&self.online_vs), tensors)?;
         self.stats.load_state(tensors)?;
         self.adam.load_state(tensors)
     }
