@@ -133,6 +133,13 @@ impl LevelKeys {
                 run.actors == 0,
                 "levels need actors = 0: a switch stops every environment at one step count"
             );
+            ensure!(
+                !(self.intervene_at_level
+                    && run.intervention == fire::Method::PlasticityInjection
+                    && (self.levels > 2 || !run.fire_at.is_empty() || run.fire_every.is_some())),
+                "plasticity-injection is applied once: with intervene_at_level it needs levels = 2 \
+                 and no other schedule"
+            );
         }
         Ok(())
     }
@@ -402,6 +409,19 @@ mod tests {
             ..run(20)
         };
         assert!(err(keys(2, Some(10)), actors).contains("actors = 0"));
+        let inject = |levels| {
+            let k = LevelKeys {
+                intervene_at_level: true,
+                ..keys(levels, Some(10))
+            };
+            let cfg = LoopConfig {
+                intervention: fire::Method::PlasticityInjection,
+                ..run(10 * levels)
+            };
+            k.validate(&cfg)
+        };
+        assert!(inject(3).unwrap_err().to_string().contains("applied once"));
+        inject(2).unwrap();
     }
 
     #[test]
