@@ -332,3 +332,46 @@ fn repeated_kill_9_and_resume_ends_exactly_where_the_uninterrupted_run_ends() {
         );
     }
 }
+
+/// Issue 22, item 8: a checkpoint holds one state per environment; resuming it with another
+/// `envs` used to drop them silently (every episode in flight restarted, and with fewer
+/// environments a replay stream stayed open for good). It is one line naming both numbers,
+/// before anything in the run changes.
+#[test]
+fn resuming_with_another_number_of_environments_is_an_error() {
+    let tmp = tempfile::tempdir().unwrap();
+    let run = tmp.path().join("two");
+    let r = run.to_str().unwrap();
+    let out = classic(&[
+        "--steps",
+        "1500",
+        "--envs",
+        "2",
+        "--eval-every",
+        "0",
+        "--set",
+        "checkpoint_replay=true",
+        "--run-dir",
+        r,
+    ]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let config = std::fs::read(run.join("config.toml")).unwrap();
+    let entries = std::fs::read_dir(&run).unwrap().count();
+    for envs in ["1", "3"] {
+        let out = classic(&["--resume", r, "--steps", "3000", "--envs", envs]);
+        assert!(!out.status.success(), "--envs {envs} resumed");
+        let err = stderr(&out);
+        assert_eq!(err.trim().lines().count(), 2, "{err}"); // the run's line, then the error
+        let last = err.trim().lines().last().unwrap();
+        assert!(
+            last.contains("states of 2 environments") && last.contains(&format!("envs = {envs}")),
+            "{err}"
+        );
+        assert_eq!(std::fs::read(run.join("config.toml")).unwrap(), config);
+        assert_eq!(std::fs::read_dir(&run).unwrap().count(), entries);
+    }
+    // The same number resumes.
+    let out = classic(&["--resume", r, "--steps", "3000"]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert_eq!(checkpoint_step(&run), Some(3000));
+}

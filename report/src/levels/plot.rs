@@ -142,7 +142,7 @@ where
             .y_labels(6)
             .x_label_formatter(&|x| {
                 let k = x.round();
-                if (x - k).abs() < 1e-6 && k >= 0.0 && (k as u64) % every == 0 {
+                if (x - k).abs() < 1e-6 && k >= 0.0 && (k as u64).is_multiple_of(every) {
                     format!("{k:.0}")
                 } else {
                     String::new()

@@ -1,0 +1,109 @@
+//! The replay-ratio rate limiter, the one place the ratio becomes a number of updates.
+//!
+//! The synchronous loop runs exactly [`RateLimiter::due`] updates after each vector step; the
+//! threaded loop's learner does the same after each message, and its actors wait while
+//! [`RateLimiter::may_act`] says they are too far ahead of the updates done. Both read the
+//! warm-up from the same place, so the two modes count the ratio identically.
+
+use agent::ActMode;
+
+use super::LoopState;
+
+/// Updates allowed per step, counted from the end of the warm-up.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub(super) struct RateLimiter {
+    /// Gradient updates per agent step (`replay_ratio`).
+    ratio: f64,
+    /// Steps before which actions are random and nothing is learned.
+    warmup_until: u64,
+    /// Updates done when that warm-up began: the count starts there.
+    updates_before_warmup: u64,
+}
+
+impl RateLimiter {
+    /// The limiter of a run in `state` with `replay_ratio` `ratio`.
+    pub(super) fn new(ratio: f64, state: &LoopState) -> Self {
+        Self {
+            ratio,
+            warmup_until: state.warmup_until,
+            updates_before_warmup: state.updates_before_warmup,
+        }
+    }
+
+    /// Updates the replay ratio allows once `step` steps are done.
+    pub(super) fn due(&self, step: u64) -> u64 {
+        self.updates_before_warmup
+            + (step.saturating_sub(self.warmup_until) as f64 * self.ratio) as u64
+    }
+
+    /// How the agent acts at `step`: at random during the warm-up, then training.
+    pub(super) fn mode(&self, step: u64) -> ActMode {
+        if step < self.warmup_until {
+            ActMode::Warmup
+        } else {
+            ActMode::Train { step }
+        }
+    }
+
+    /// Whether an actor may step again when `sent` steps have been sent and `updates` updates
+    /// done: always during the warm-up, then while the updates due for what was sent are at
+    /// most `max_lead` ahead of the updates done.
+    pub(super) fn may_act(&self, sent: u64, updates: u64, max_lead: u64) -> bool {
+        sent < self.warmup_until || self.due(sent) <= updates + max_lead
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn limiter(ratio: f64, warmup_until: u64, updates_before_warmup: u64) -> RateLimiter {
+        RateLimiter {
+            ratio,
+            warmup_until,
+            updates_before_warmup,
+        }
+    }
+
+    #[test]
+    fn updates_are_counted_from_the_end_of_the_warm_up_and_rounded_down() {
+        let r = limiter(0.25, 1_000, 0);
+        assert_eq!(r.due(0), 0);
+        assert_eq!(r.due(1_000), 0);
+        assert_eq!(r.due(1_003), 0);
+        assert_eq!(r.due(1_004), 1);
+        assert_eq!(r.due(2_000), 250);
+        // After a resume without a saved replay: the updates already done, then the ratio
+        // again from the end of the refill.
+        let r = limiter(2.0, 5_000, 700);
+        assert_eq!(r.due(4_000), 700);
+        assert_eq!(r.due(5_010), 720);
+    }
+
+    #[test]
+    fn actors_act_at_random_in_the_warm_up_and_wait_when_too_far_ahead() {
+        let r = limiter(1.0, 100, 0);
+        assert_eq!(r.mode(99), ActMode::Warmup);
+        assert_eq!(r.mode(100), ActMode::Train { step: 100 });
+        // In the warm-up nothing is learned, so nothing holds the actors back.
+        assert!(r.may_act(99, 0, 0));
+        // Past it: 110 steps sent are 10 updates due.
+        assert!(r.may_act(110, 10, 0));
+        assert!(!r.may_act(110, 9, 0));
+        assert!(r.may_act(110, 2, 8));
+        assert!(!r.may_act(110, 1, 8));
+    }
+
+    #[test]
+    fn the_state_gives_the_limiter_its_warm_up() {
+        let state: LoopState = serde_json::from_value(serde_json::json!({
+            "step": 3_000, "updates": 40, "episodes": 0,
+            "scheduler": fire::schedule::SchedulerState::default(), "rng": [],
+            "warmup_until": 2_500, "updates_before_warmup": 40,
+        }))
+        .unwrap();
+        let r = RateLimiter::new(0.5, &state);
+        assert_eq!(r, limiter(0.5, 2_500, 40));
+        assert_eq!(r.due(state.step), 290);
+    }
+}
