@@ -11,11 +11,14 @@
 #
 # State (config, munge key and socket, spool, logs, PIDs) lives in $FIRE_RL_SLURM_DIR
 # (default: ~/.cache/fire-rl/slurm). Daemons are stopped by their recorded PIDs, never by name.
+# $FIRE_RL_SLURM_MAX_ARRAY_SIZE sets the cluster's MaxArraySize (Slurm's default: 1001), e.g. 5
+# to test splitting a sweep into several job arrays; it is written at `start`.
 # Diagnostics go to stderr; stdout carries only the export line, so `eval` is safe.
 set -euo pipefail
 
 STATE="${FIRE_RL_SLURM_DIR:-$HOME/.cache/fire-rl/slurm}"
 CONF="$STATE/slurm.conf"
+MAX_ARRAY_SIZE="${FIRE_RL_SLURM_MAX_ARRAY_SIZE:-}"
 
 log() { echo "slurm-cluster: $*" >&2; }
 die() { echo "slurm-cluster: error: $*" >&2; exit 1; }
@@ -42,6 +45,12 @@ write_config() {
     node_line=$(slurmd -C | head -n1)
     [[ $node_line == NodeName=* ]] || die "slurmd -C printed no node line: $node_line"
     node_line="${node_line/NodeName=$host/NodeName=$host NodeAddr=127.0.0.1}"
+    local extra=""
+    if [[ -n $MAX_ARRAY_SIZE ]]; then
+        [[ $MAX_ARRAY_SIZE =~ ^[1-9][0-9]*$ ]] ||
+            die "FIRE_RL_SLURM_MAX_ARRAY_SIZE must be a positive integer, not '$MAX_ARRAY_SIZE'"
+        extra="MaxArraySize=$MAX_ARRAY_SIZE"
+    fi
     cat >"$CONF" <<EOF
 # Written by scripts/slurm-cluster.sh: one node on loopback, no systemd, no cgroups.
 ClusterName=fire-rl
@@ -71,6 +80,7 @@ ReturnToService=2
 SelectType=select/cons_tres
 SelectTypeParameters=CR_CPU
 SchedulerParameters=batch_sched_delay=0,bf_interval=1,sched_min_interval=0
+$extra
 $node_line State=UNKNOWN
 PartitionName=main Nodes=$host Default=YES MaxTime=INFINITE State=UP
 EOF

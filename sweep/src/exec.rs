@@ -136,6 +136,8 @@ pub fn run_attempt(
         job_id,
         resumed_from,
         exit: None,
+        signal: None,
+        slurm_state: None,
     });
     outcome.write(&run)?;
     on_spawn(pid);
@@ -168,6 +170,7 @@ pub fn run_attempt(
     if let Some(a) = outcome.attempts.last_mut() {
         a.ended = Some(now());
         a.exit = Some(exit);
+        a.signal = stop_signal().map(|s| s.as_str().to_owned());
     }
     outcome.state = recorded;
     outcome.write(&run)?;

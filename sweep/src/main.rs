@@ -12,7 +12,7 @@ use std::fs::File;
 use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use anyhow::{anyhow, bail, Context, Result};
 use clap::{Parser, Subcommand, ValueEnum};
@@ -22,7 +22,7 @@ use sweep::progress::Progress;
 use sweep::setup;
 use sweep::slurm;
 use sweep::spec::Spec;
-use sweep::state::{inspect, now, Recorded, State, SweepDir};
+use sweep::state::{checkpoint_step, inspect, now, Recorded, RunInfo, State, SweepDir};
 
 /// Runs a grid of fire-rl training runs, locally or as Slurm job arrays; run it again to
 /// continue: finished runs are skipped, stopped ones resume, failed ones are retried.
@@ -130,7 +130,9 @@ fn main() -> ExitCode {
     }
 }
 
-/// The sweep directory's lock, held by the `sweep run` using it; records its pid.
+/// The sweep directory's lock, held by the `sweep run` using it; records its pid. Where the
+/// file system has no file locks this says so in one line and goes on unlocked (the pid is
+/// still recorded, for `sweep cancel`).
 fn take_lock(dir: &SweepDir) -> Result<File> {
     let path = dir.lock_file();
     let file = std::fs::OpenOptions::new()
@@ -140,11 +142,14 @@ fn take_lock(dir: &SweepDir) -> Result<File> {
         .write(true)
         .open(&path)
         .with_context(|| format!("cannot open {}", path.display()))?;
-    match file.try_lock() {
+    let record_pid = || {
+        let mut f = &file;
+        let _ = file.set_len(0);
+        let _ = writeln!(f, "{}", std::process::id());
+    };
+    match sweep::state::try_lock(&file) {
         Ok(()) => {
-            let mut f = &file;
-            let _ = file.set_len(0);
-            let _ = writeln!(f, "{}", std::process::id());
+            record_pid();
             Ok(file)
         }
         Err(std::fs::TryLockError::WouldBlock) => bail!(
@@ -152,7 +157,34 @@ fn take_lock(dir: &SweepDir) -> Result<File> {
             dir.path.display(),
             std::fs::read_to_string(&path).unwrap_or_default().trim()
         ),
+        Err(std::fs::TryLockError::Error(e)) if sweep::state::is_unsupported_lock_error(&e) => {
+            record_pid();
+            eprintln!("{}", locks_note(dir));
+            Ok(file)
+        }
         Err(std::fs::TryLockError::Error(e)) => Err(e).context("cannot lock the sweep directory"),
+    }
+}
+
+/// The line that says a sweep directory's file system has no file locks.
+fn locks_note(dir: &SweepDir) -> String {
+    format!(
+        "sweep: file locks are not supported on {}: a second sweep run on this directory would not be refused; run states are read from the outcome files",
+        dir.path.display()
+    )
+}
+
+/// Where file locks are not supported, a run recorded as running under Slurm whose task is no
+/// longer queued or running (and did not just start) died without writing its outcome: it
+/// is stopped, as a free run lock would have said.
+fn settle(info: &mut RunInfo, active: &BTreeMap<String, (String, String)>) {
+    if info.state == State::Running
+        && sweep::state::locks_unsupported_seen()
+        && info.job_id.is_some()
+        && !active.contains_key(&info.name)
+        && !sweep::state::recently_started(info.outcome.as_ref())
+    {
+        info.state = State::Stopped;
     }
 }
 
@@ -295,6 +327,43 @@ fn failures(dir: &SweepDir, names: &[String]) -> BTreeMap<String, u32> {
         .collect()
 }
 
+/// Names for a message: the first few, then how many more.
+fn some_names<'a>(names: impl IntoIterator<Item = &'a String>) -> String {
+    let names: Vec<&String> = names.into_iter().collect();
+    let mut text = names
+        .iter()
+        .take(5)
+        .map(|n| n.as_str())
+        .collect::<Vec<_>>()
+        .join(", ");
+    if names.len() > 5 {
+        text.push_str(&format!(" and {} more", names.len() - 5));
+    }
+    text
+}
+
+/// Records the Slurm state its task ended in on a run's last attempt (once).
+fn record_slurm_state(dir: &SweepDir, info: &RunInfo, ended: &BTreeMap<String, String>) {
+    let (Some(task), Some(outcome)) = (&info.job_id, &info.outcome) else {
+        return;
+    };
+    let Some(state) = ended.get(task) else { return };
+    if outcome.state == Recorded::Running
+        || slurm::is_active_state(state)
+        || outcome
+            .attempts
+            .last()
+            .is_none_or(|a| a.slurm_state.is_some())
+    {
+        return;
+    }
+    let mut outcome = outcome.clone();
+    if let Some(a) = outcome.attempts.last_mut() {
+        a.slurm_state = Some(state.clone());
+    }
+    let _ = outcome.write(&dir.run_dir(&info.name));
+}
+
 fn run_slurm(
     dir: &SweepDir,
     spec: &Spec,
@@ -303,34 +372,149 @@ fn run_slurm(
     no_wait: bool,
 ) -> Result<ExitCode> {
     let meta = dir.meta()?;
+    let timing = slurm::Timing::from_env()?;
+    let limit_s = slurm::time_seconds(&spec.slurm.time);
+    let max_resubmits = spec.slurm.max_resubmits;
+    let mut resubmissions = slurm::Resubmissions::new(max_resubmits);
+    // Submissions per run in this `sweep run`: bounded, should a task fail before it can
+    // record anything.
+    let mut submitted: BTreeMap<String, u32> = BTreeMap::new();
+    let most = 1 + max_retries + max_resubmits;
+    // The last state Slurm gave each task this `sweep run` saw.
+    let mut ended: BTreeMap<String, String> = BTreeMap::new();
+    let mut gave_up: BTreeSet<String> = BTreeSet::new();
+    let mut array_tasks: Option<usize> = None;
     let at_start = failures(dir, names);
     let mut first = true;
     loop {
-        let active = slurm::active(dir)?;
-        let now_failures = failures(dir, names);
-        let todo: Vec<String> = names
+        let poll = slurm::poll(dir, &timing)?;
+        ended.extend(poll.states.clone());
+        let mut infos: Vec<RunInfo> = names
             .iter()
-            .filter(|n| !active.contains_key(*n))
-            .filter(|n| match inspect(dir, n).state {
-                State::Finished | State::Running => false,
-                State::Failed => now_failures[*n] - at_start[*n] <= max_retries,
-                _ => first,
-            })
-            .cloned()
+            .filter(|n| !poll.active.contains_key(*n))
+            .map(|n| inspect(dir, n))
             .collect();
-        if !todo.is_empty() {
-            let job = slurm::submit(dir, spec, &meta.sweep_exe, &todo)?;
+        for info in &mut infos {
+            settle(info, &poll.active);
+        }
+        if !first {
+            // What squeue has forgotten (MinJobAge), sacct may know.
+            let unknown: Vec<String> = infos
+                .iter()
+                .filter(|i| i.state == State::Stopped)
+                .filter_map(|i| i.job_id.clone())
+                .filter(|j| !ended.contains_key(j))
+                .collect();
+            ended.extend(slurm::sacct_states(&unknown));
+        }
+        let mut todo = Vec::new();
+        let mut resubmitted = Vec::new();
+        for info in &infos {
+            record_slurm_state(dir, info, &ended);
+            let n = &info.name;
+            let go = match info.state {
+                State::Finished | State::Running | State::Queued => false,
+                State::Failed => {
+                    info.outcome
+                        .as_ref()
+                        .map_or(0, |o| o.failures)
+                        .saturating_sub(at_start[n])
+                        <= max_retries
+                }
+                State::Stopped if first => true,
+                State::Stopped => {
+                    let task = info.job_id.clone().unwrap_or_default();
+                    let timed_out = slurm::stopped_by_time_limit(
+                        info.state,
+                        info.outcome.as_ref(),
+                        checkpoint_step(&dir.run_dir(n)).is_some(),
+                        ended.get(&task).map(String::as_str),
+                        limit_s,
+                    );
+                    match resubmissions.decide(n, &task, timed_out) {
+                        slurm::Resubmit::Again(_) => {
+                            resubmitted.push(n.clone());
+                            true
+                        }
+                        slurm::Resubmit::GaveUp => {
+                            gave_up.insert(n.clone());
+                            false
+                        }
+                        slurm::Resubmit::No => false,
+                    }
+                }
+                State::Pending => first,
+            };
+            if go && submitted.get(n).copied().unwrap_or(0) < most {
+                todo.push(n.clone());
+            }
+        }
+        if todo.is_empty() && !first && poll.active.is_empty() {
+            break;
+        }
+        if !resubmitted.is_empty() {
             eprintln!(
-                "sweep: submitted job array {job} ({} task(s){}); binary {}",
-                todo.len(),
-                match spec.slurm.max_concurrent {
-                    0 => String::new(),
-                    m => format!(", at most {m} at once"),
+                "sweep: {} run(s) stopped by the Slurm time limit ({}) with a checkpoint, resubmitted to resume (each at most {max_resubmits} times): {}",
+                resubmitted.len(),
+                if spec.slurm.time.is_empty() {
+                    "the partition's".to_string()
+                } else {
+                    format!("time = {}", spec.slurm.time)
                 },
-                meta.binary.display()
+                some_names(&resubmitted)
             );
+        }
+        if !todo.is_empty() {
+            let per_array = match array_tasks {
+                Some(n) => n,
+                None => {
+                    let (n, note) = slurm::cluster_array_tasks(&timing)?;
+                    if let Some(note) = note {
+                        eprintln!("sweep: {note}");
+                    }
+                    *array_tasks.insert(n)
+                }
+            };
+            let arrays: Vec<&[String]> = todo.chunks(per_array).collect();
+            let chained = spec.slurm.max_concurrent > 0 && arrays.len() > 1;
+            if arrays.len() > 1 {
+                eprintln!(
+                    "sweep: {} runs to submit in {} job arrays of at most {per_array} tasks (the cluster's MaxArraySize - 1){}",
+                    todo.len(),
+                    arrays.len(),
+                    if chained {
+                        ", each after the one before, so that max_concurrent holds for all"
+                    } else {
+                        ""
+                    }
+                );
+            }
+            let mut previous: Option<String> = None;
+            for runs in arrays {
+                let after = if chained { previous.as_deref() } else { None };
+                let job = slurm::submit(dir, spec, &meta.sweep_exe, runs, after, &timing)?;
+                eprintln!(
+                    "sweep: submitted job array {job} ({} task(s){}{}); binary {}",
+                    runs.len(),
+                    match spec.slurm.max_concurrent {
+                        0 => String::new(),
+                        m => format!(", at most {m} at once"),
+                    },
+                    after
+                        .map(|a| format!(", after array {a}"))
+                        .unwrap_or_default(),
+                    meta.binary.display()
+                );
+                for n in runs {
+                    *submitted.entry(n.clone()).or_default() += 1;
+                }
+                previous = Some(job);
+            }
         } else if first {
-            eprintln!("sweep: nothing to submit ({} active task(s))", active.len());
+            eprintln!(
+                "sweep: nothing to submit ({} active task(s))",
+                poll.active.len()
+            );
         }
         first = false;
         if no_wait {
@@ -340,48 +524,87 @@ fn run_slurm(
             );
             return Ok(ExitCode::SUCCESS);
         }
-        let mut progress = Progress::new(dir, names);
+        if let Some(code) = wait_for_tasks(dir, names, &timing, &mut ended)? {
+            return Ok(code);
+        }
+    }
+    if !gave_up.is_empty() {
+        eprintln!(
+            "sweep: {} run(s) reached the time limit again after {max_resubmits} resubmission(s) and stay stopped: {} (raise [slurm] time or max_resubmits; `sweep run` again resumes them)",
+            gave_up.len(),
+            some_names(&gave_up)
+        );
+    }
+    finish_message(dir, names)
+}
+
+/// Waits with the progress bar until none of the sweep's tasks is queued or running, polling
+/// `squeue` with a backoff (sooner again once a run has ended); records the states it sees
+/// in `ended`. `Some(exit code)` when a stop signal ended the waiting.
+fn wait_for_tasks(
+    dir: &SweepDir,
+    names: &[String],
+    timing: &slurm::Timing,
+    ended: &mut BTreeMap<String, String>,
+) -> Result<Option<ExitCode>> {
+    let mut progress = Progress::new(dir, names);
+    let mut backoff = slurm::Backoff::new(timing);
+    let mut reset = true;
+    loop {
+        let poll = slurm::poll(dir, timing)?;
+        ended.extend(poll.states);
+        if poll.active.is_empty() {
+            break;
+        }
+        let queued: BTreeSet<String> = poll
+            .active
+            .iter()
+            .filter(|(_, (_, st))| st == "PENDING")
+            .map(|(n, _)| n.clone())
+            .collect();
+        let wait = backoff.next(reset);
+        reset = false;
+        let since = Instant::now();
+        progress.update(Some(&queued));
+        let ended_runs = progress.ended();
         loop {
-            let active = slurm::active(dir)?;
-            if active.is_empty() {
-                break;
-            }
             if stop_signal().is_some() {
                 progress.finish();
                 eprintln!(
                     "sweep: stopped waiting; the Slurm jobs go on (`sweep status {0}`, `sweep cancel {0}`)",
                     dir.path.display()
                 );
-                return Ok(ExitCode::from(130));
+                return Ok(Some(ExitCode::from(130)));
             }
-            let queued: BTreeSet<String> = active
-                .iter()
-                .filter(|(_, (_, st))| st == "PENDING")
-                .map(|(n, _)| n.clone())
-                .collect();
+            let elapsed = since.elapsed();
+            if elapsed >= wait {
+                break;
+            }
+            // A run ended (its outcome file says so): see its task leave the queue soon.
+            if elapsed >= backoff.min() && progress.ended() != ended_runs {
+                reset = true;
+                break;
+            }
             progress.update(Some(&queued));
-            std::thread::sleep(Duration::from_millis(500));
-        }
-        progress.finish();
-        let retry = names.iter().any(|n| {
-            inspect(dir, n).state == State::Failed
-                && failures(dir, std::slice::from_ref(n))[n] - at_start[n] <= max_retries
-        });
-        if !retry {
-            break;
+            std::thread::sleep((wait - elapsed).min(Duration::from_millis(250)));
         }
     }
-    finish_message(dir, names)
+    progress.finish();
+    Ok(None)
 }
 
 fn status(path: &Path) -> Result<ExitCode> {
     let (dir, spec) = SweepDir::open(path)?;
     let names: Vec<String> = spec.points().into_iter().map(|p| p.name).collect();
-    let active = if !slurm::submissions(&dir).is_empty() && setup::on_path("squeue") {
-        slurm::active(&dir).unwrap_or_default()
+    // `None`: Slurm was not asked, or did not answer.
+    let asked = if !slurm::submissions(&dir).is_empty() && setup::on_path("squeue") {
+        slurm::Timing::from_env()
+            .and_then(|t| slurm::active(&dir, &t))
+            .ok()
     } else {
-        BTreeMap::new()
+        None
     };
+    let active = asked.clone().unwrap_or_default();
     let width = names.iter().map(|n| n.len()).max().unwrap_or(3).max(3);
     let mut out = format!(
         "{:<width$}  {:<8}  {:>21}  {:>11}  {:<12}  attempts\n",
@@ -390,6 +613,9 @@ fn status(path: &Path) -> Result<ExitCode> {
     let mut counts: BTreeMap<&str, usize> = BTreeMap::new();
     for n in &names {
         let mut info = inspect(&dir, n);
+        if asked.is_some() {
+            settle(&mut info, &active);
+        }
         if let Some((id, st)) = active.get(n) {
             info.job_id = Some(id.clone());
             if st == "PENDING" {
@@ -417,6 +643,9 @@ fn status(path: &Path) -> Result<ExitCode> {
     }
     let summary: Vec<String> = counts.iter().map(|(s, c)| format!("{c} {s}")).collect();
     out.push_str(&format!("{} runs: {}\n", names.len(), summary.join(", ")));
+    if sweep::state::locks_unsupported_seen() {
+        eprintln!("{}", locks_note(&dir));
+    }
     // A closed pipe (`sweep status DIR | head`) is not an error worth a message.
     let _ = std::io::stdout().write_all(out.as_bytes());
     Ok(ExitCode::SUCCESS)
@@ -425,23 +654,43 @@ fn status(path: &Path) -> Result<ExitCode> {
 fn cancel(path: &Path) -> Result<ExitCode> {
     let (dir, _spec) = SweepDir::open(path)?;
     let mut did = false;
-    // A local `sweep run` holds the lock: ask it to stop its runs (they checkpoint).
+    // A local `sweep run` holds the lock: ask it to stop its runs (they checkpoint). Without
+    // file locks, the pid it recorded names it while that process lives.
     let lock_path = dir.lock_file();
     if let Ok(f) = std::fs::OpenOptions::new()
         .read(true)
         .write(true)
         .open(&lock_path)
     {
-        if f.try_lock().is_err() {
-            let pid: u32 = std::fs::read_to_string(&lock_path)
-                .unwrap_or_default()
-                .trim()
-                .parse()
-                .map_err(|_| anyhow!("{} holds no pid", lock_path.display()))?;
+        let lock = sweep::state::lock_state(&sweep::state::try_lock(&f));
+        let recorded: Option<u32> = std::fs::read_to_string(&lock_path)
+            .unwrap_or_default()
+            .trim()
+            .parse()
+            .ok();
+        let holder = match lock {
+            sweep::state::Lock::Free => None,
+            sweep::state::Lock::Held => {
+                Some(recorded.ok_or_else(|| anyhow!("{} holds no pid", lock_path.display()))?)
+            }
+            sweep::state::Lock::Unsupported => {
+                eprintln!("{}", locks_note(&dir));
+                recorded.filter(|&p| {
+                    p != std::process::id() && sweep::state::process_alive(p, &["sweep", "run"])
+                })
+            }
+        };
+        if let Some(pid) = holder {
             signal_pid(pid, nix::sys::signal::Signal::SIGTERM);
             eprintln!("sweep: asked `sweep run` (pid {pid}) to stop its runs; waiting for their checkpoints");
             let start = now();
-            while f.try_lock().is_err() {
+            let running = || match lock {
+                sweep::state::Lock::Unsupported => {
+                    sweep::state::process_alive(pid, &["sweep", "run"])
+                }
+                _ => sweep::state::try_lock(&f).is_err(),
+            };
+            while running() {
                 if now() - start > 300 {
                     bail!("pid {pid} did not stop within 300 s");
                 }
@@ -454,7 +703,7 @@ fn cancel(path: &Path) -> Result<ExitCode> {
         if !setup::on_path("scancel") {
             bail!("this sweep has Slurm jobs but `scancel` is not on the PATH");
         }
-        let jobs = slurm::cancel(&dir)?;
+        let jobs = slurm::cancel(&dir, &slurm::Timing::from_env()?)?;
         if !jobs.is_empty() {
             eprintln!(
                 "sweep: cancelled Slurm job(s) {} (their runs checkpoint on SIGTERM)",

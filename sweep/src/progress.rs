@@ -16,6 +16,7 @@ pub struct Progress<'a> {
     last: Option<Instant>,
     last_counts: String,
     tty: bool,
+    ended: usize,
 }
 
 impl<'a> Progress<'a> {
@@ -38,6 +39,7 @@ impl<'a> Progress<'a> {
             last: None,
             last_counts: String::new(),
             tty,
+            ended: 0,
         }
     }
 
@@ -50,7 +52,7 @@ impl<'a> Progress<'a> {
             return;
         }
         self.last = Some(Instant::now());
-        let (mut done, mut running, mut failed, mut waiting) = (0, 0, 0, 0);
+        let (mut done, mut running, mut failed, mut waiting, mut stopped) = (0, 0, 0, 0, 0);
         let (mut steps, mut total) = (0u64, 0u64);
         for n in &self.names {
             let info = inspect(self.dir, n);
@@ -62,9 +64,11 @@ impl<'a> Progress<'a> {
                 State::Running => running += 1,
                 State::Failed => failed += 1,
                 _ if queued.is_some_and(|q| q.contains(n)) => waiting += 1,
+                State::Stopped => stopped += 1,
                 _ => {}
             }
         }
+        self.ended = done + failed + stopped;
         let n = self.names.len();
         let mut counts = format!("runs: {done}/{n} done, {running} running, {failed} failed");
         if queued.is_some() {
@@ -78,6 +82,11 @@ impl<'a> Progress<'a> {
             eprintln!("sweep: {counts}; {steps}/{total} steps");
             self.last_counts = counts;
         }
+    }
+
+    /// Runs finished, failed or stopped at the last update.
+    pub fn ended(&self) -> usize {
+        self.ended
     }
 
     /// A line above the bar.

@@ -84,6 +84,9 @@ pub struct SlurmSpec {
     pub partition: String,
     /// More `sbatch` arguments, each one word, e.g. `"--requeue"`, `"--account=abc"`.
     pub extra: Vec<String>,
+    /// Times a run stopped by the time limit (`time`) with a checkpoint is resubmitted by the
+    /// same `sweep run` to resume; 0: never.
+    pub max_resubmits: u32,
 }
 
 impl Default for SlurmSpec {
@@ -96,6 +99,7 @@ impl Default for SlurmSpec {
             max_concurrent: 0,
             partition: String::new(),
             extra: Vec::new(),
+            max_resubmits: 3,
         }
     }
 }

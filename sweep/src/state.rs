@@ -14,8 +14,10 @@
 //!   slurm/                job scripts, task lists, jobs.jsonl (one line per submission)
 //! ```
 
+use std::fs::{File, TryLockError};
 use std::io::{Read, Seek, SeekFrom};
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use anyhow::{bail, Context, Result};
@@ -137,6 +139,14 @@ pub struct Attempt {
     pub resumed_from: Option<u64>,
     /// `exit 0`, `exit 143`, `signal 9`.
     pub exit: Option<String>,
+    /// The stop signal the process running the attempt (`sweep task`, `sweep run`) received
+    /// and forwarded to the run, e.g. `SIGTERM` from Slurm's time limit or `scancel`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub signal: Option<String>,
+    /// The Slurm state its array task ended in (`TIMEOUT`, `CANCELLED`, `COMPLETED`, ...), as
+    /// the `sweep run` that waited for it saw it in `squeue` or `sacct`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub slurm_state: Option<String>,
 }
 
 /// `sweep-outcome.json`.
@@ -201,7 +211,10 @@ pub struct RunInfo {
 }
 
 /// Reads a run's state. A recorded `running` whose run lock is free is a run that died without
-/// writing its outcome (killed, node lost): shown as `stopped`, and resumed like one.
+/// writing its outcome (killed, node lost): shown as `stopped`, and resumed like one. Where
+/// file locks are not supported, a run recorded as running on this machine is running while
+/// its process lives; one recorded on another machine stays `running` here (the Slurm
+/// executor asks `squeue` whether its task still is).
 pub fn inspect(dir: &SweepDir, name: &str) -> RunInfo {
     let run = dir.run_dir(name);
     let outcome = Outcome::read(&run);
@@ -210,13 +223,12 @@ pub fn inspect(dir: &SweepDir, name: &str) -> RunInfo {
         Some(Recorded::Finished) => State::Finished,
         Some(Recorded::Failed) => State::Failed,
         Some(Recorded::Stopped) => State::Stopped,
-        Some(Recorded::Running) => {
-            if lock_is_free(&run.join("run.lock")) && !recently_started(outcome.as_ref()) {
-                State::Stopped
-            } else {
-                State::Running
-            }
-        }
+        Some(Recorded::Running) => running_state(
+            probe_lock(&run.join("run.lock")),
+            outcome.as_ref(),
+            name,
+            &crate::exec::hostname(),
+        ),
     };
     let (steps_done, last_return) = read_metrics_tail(&run.join("metrics.csv"));
     RunInfo {
@@ -233,22 +245,132 @@ pub fn inspect(dir: &SweepDir, name: &str) -> RunInfo {
     }
 }
 
+/// The state of a run whose outcome says `running`, from its run lock (`lock`), its last
+/// attempt, and this machine's name.
+fn running_state(lock: Lock, outcome: Option<&Outcome>, name: &str, here: &str) -> State {
+    if recently_started(outcome) {
+        return State::Running;
+    }
+    match lock {
+        Lock::Free => State::Stopped,
+        Lock::Held => State::Running,
+        Lock::Unsupported => match outcome.and_then(|o| o.attempts.last()) {
+            // The binary runs as `BINARY --resume <sweep>/runs/<name>`.
+            Some(a) if a.host == here => {
+                if process_alive(a.pid, &[name]) {
+                    State::Running
+                } else {
+                    State::Stopped
+                }
+            }
+            _ => State::Running,
+        },
+    }
+}
+
 /// Within a few seconds of a start the binary may not have taken its lock yet.
-fn recently_started(o: Option<&Outcome>) -> bool {
+pub fn recently_started(o: Option<&Outcome>) -> bool {
     o.and_then(|o| o.attempts.last())
         .is_some_and(|a| now().saturating_sub(a.started) < 30)
 }
 
-/// Whether nobody holds the run's lock (taken and released at once when free).
-fn lock_is_free(path: &Path) -> bool {
+/// What a lock file says about its holder.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Lock {
+    /// Nobody holds it (or there is no lock file).
+    Free,
+    /// A process holds it (or it cannot be checked for another reason).
+    Held,
+    /// The file system does not support file locks (some Lustre and NFS mounts).
+    Unsupported,
+}
+
+static LOCKS_UNSUPPORTED: AtomicBool = AtomicBool::new(false);
+
+/// Whether a lock attempt of this process met a file system without file locks.
+pub fn locks_unsupported_seen() -> bool {
+    LOCKS_UNSUPPORTED.load(Ordering::SeqCst)
+}
+
+/// Whether an error of `flock` means the file system has no file locks: `ENOLCK` (NFS
+/// without a lock manager), `EOPNOTSUPP`/`ENOTSUP`, `ENOSYS` (Lustre mounted without
+/// `flock`).
+pub fn is_unsupported_lock_error(e: &std::io::Error) -> bool {
+    use nix::libc;
+    matches!(
+        e.raw_os_error(),
+        Some(libc::ENOLCK | libc::EOPNOTSUPP | libc::ENOSYS)
+    ) || e.raw_os_error() == Some(libc::ENOTSUP)
+        || e.kind() == std::io::ErrorKind::Unsupported
+}
+
+/// Test hook: `SWEEP_TEST_LOCK_ERROR=ENOLCK` (or `EOPNOTSUPP`, `ENOSYS`, or another errno
+/// number) makes every lock attempt of `sweep` fail with that error, as on a file system
+/// without file locks.
+fn injected_lock_error() -> Option<std::io::Error> {
+    use nix::libc;
+    let v = std::env::var("SWEEP_TEST_LOCK_ERROR").ok()?;
+    let errno = match v.trim() {
+        "ENOLCK" => libc::ENOLCK,
+        "EOPNOTSUPP" | "ENOTSUP" => libc::EOPNOTSUPP,
+        "ENOSYS" => libc::ENOSYS,
+        other => other.parse().ok()?,
+    };
+    Some(std::io::Error::from_raw_os_error(errno))
+}
+
+/// `file.try_lock()`, remembering when the file system does not support locks (see
+/// [`locks_unsupported_seen`]); the test hook [`injected_lock_error`] applies here.
+pub fn try_lock(file: &File) -> Result<(), TryLockError> {
+    let result = match injected_lock_error() {
+        Some(e) => Err(TryLockError::Error(e)),
+        None => file.try_lock(),
+    };
+    if lock_state(&result) == Lock::Unsupported {
+        LOCKS_UNSUPPORTED.store(true, Ordering::SeqCst);
+    }
+    result
+}
+
+/// What a lock attempt's result says (a successful attempt is released with the file).
+pub fn lock_state(result: &Result<(), TryLockError>) -> Lock {
+    match result {
+        Ok(()) => Lock::Free,
+        Err(TryLockError::WouldBlock) => Lock::Held,
+        Err(TryLockError::Error(e)) if is_unsupported_lock_error(e) => Lock::Unsupported,
+        Err(TryLockError::Error(_)) => Lock::Held,
+    }
+}
+
+/// Whether anybody holds the lock file at `path` (taken and released at once when free).
+pub fn probe_lock(path: &Path) -> Lock {
     match std::fs::OpenOptions::new()
         .read(true)
         .write(true)
         .open(path)
     {
-        Ok(f) => f.try_lock().is_ok(),
-        Err(_) => true,
+        Ok(f) => lock_state(&try_lock(&f)),
+        Err(_) => Lock::Free,
     }
+}
+
+/// Whether process `pid` lives on this machine (not a zombie) with every one of `words` in
+/// its command line, so that a reused pid is not mistaken for it.
+pub fn process_alive(pid: u32, words: &[&str]) -> bool {
+    if pid == 0 {
+        return false;
+    }
+    let alive = std::fs::read_to_string(format!("/proc/{pid}/stat")).is_ok_and(|s| {
+        !s.rsplit(')')
+            .next()
+            .is_some_and(|r| r.trim_start().starts_with('Z'))
+    });
+    if !alive {
+        return false;
+    }
+    let cmdline = std::fs::read(format!("/proc/{pid}/cmdline")).unwrap_or_default();
+    let cmdline = String::from_utf8_lossy(&cmdline);
+    words.iter().all(|w| cmdline.contains(w))
 }
 
 /// The run's total steps from its `config.toml`.
@@ -364,5 +486,93 @@ mod tests {
         o.state = Recorded::Finished;
         o.write(&run).unwrap();
         assert_eq!(inspect(&sweep, "a").state, State::Finished);
+    }
+
+    /// On a file system without file locks (`flock` failing with ENOLCK, EOPNOTSUPP or
+    /// ENOSYS) a lock is neither free nor held, and a run recorded as running is judged by its
+    /// process: running while it lives on this machine, stopped once it is gone (not running
+    /// for ever); on another machine it stays running (Slurm's queue decides there).
+    #[test]
+    fn without_file_locks_a_running_run_is_judged_by_its_process() {
+        use nix::libc;
+        for errno in [libc::ENOLCK, libc::EOPNOTSUPP, libc::ENOSYS] {
+            let e = std::io::Error::from_raw_os_error(errno);
+            assert!(is_unsupported_lock_error(&e), "{e}");
+            assert_eq!(lock_state(&Err(TryLockError::Error(e))), Lock::Unsupported);
+        }
+        let eio = std::io::Error::from_raw_os_error(libc::EIO);
+        assert_eq!(lock_state(&Err(TryLockError::Error(eio))), Lock::Held);
+        assert_eq!(lock_state(&Err(TryLockError::WouldBlock)), Lock::Held);
+        assert_eq!(lock_state(&Ok(())), Lock::Free);
+
+        let name = "seed-7__unsupported-locks";
+        /// Killed when dropped, also when an assertion fails.
+        struct Child(std::process::Child);
+        impl Drop for Child {
+            fn drop(&mut self) {
+                let _ = self.0.kill();
+                let _ = self.0.wait();
+            }
+        }
+        let child = Child(
+            std::process::Command::new("sh")
+                .args([
+                    "-c",
+                    "i=0; while [ $i -lt 300 ]; do sleep 0.1; i=$((i+1)); done",
+                    "sh",
+                    "--resume",
+                    name,
+                ])
+                .spawn()
+                .unwrap(),
+        );
+        // Right after exec the new command line may not be readable yet.
+        let cmdline = format!("/proc/{}/cmdline", child.0.id());
+        let start = std::time::Instant::now();
+        while !std::fs::read(&cmdline).is_ok_and(|c| String::from_utf8_lossy(&c).contains(name)) {
+            assert!(start.elapsed().as_secs() < 10, "no command line");
+            std::thread::sleep(std::time::Duration::from_millis(10));
+        }
+        let here = crate::exec::hostname();
+        let outcome = |host: &str, pid: u32| Outcome {
+            state: Recorded::Running,
+            failures: 0,
+            attempts: vec![Attempt {
+                started: now() - 100,
+                host: host.into(),
+                pid,
+                ..Attempt::default()
+            }],
+            log_tail: vec![],
+        };
+        let live = outcome(&here, child.0.id());
+        assert_eq!(
+            running_state(Lock::Unsupported, Some(&live), name, &here),
+            State::Running
+        );
+        // A live process of another run (a reused pid) is not this run's.
+        assert_eq!(
+            running_state(Lock::Unsupported, Some(&live), "seed-8", &here),
+            State::Stopped
+        );
+        let elsewhere = outcome("another-node", child.0.id());
+        assert_eq!(
+            running_state(Lock::Unsupported, Some(&elsewhere), name, &here),
+            State::Running
+        );
+        drop(child);
+        assert_eq!(
+            running_state(Lock::Unsupported, Some(&live), name, &here),
+            State::Stopped
+        );
+        // With working locks the lock decides, as before.
+        assert_eq!(
+            running_state(Lock::Free, Some(&live), name, &here),
+            State::Stopped
+        );
+        assert_eq!(
+            running_state(Lock::Held, Some(&live), name, &here),
+            State::Running
+        );
     }
 }

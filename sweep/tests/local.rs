@@ -284,3 +284,72 @@ fn failing_run_is_retried_and_its_log_tail_recorded() {
     let st = sweep(t.path(), &["status", dir.to_str().unwrap()], &[]);
     assert!(String::from_utf8_lossy(&st.stdout).contains("failed"));
 }
+
+/// On a file system without file locks (Lustre mounted without `flock`, NFS without a lock
+/// manager: `flock` fails with ENOSYS, ENOLCK or EOPNOTSUPP; injected here through the test
+/// hook `SWEEP_TEST_LOCK_ERROR=ENOLCK`, since no such file system is at hand) `sweep run`
+/// says so in one line at start and runs the sweep instead of refusing it. A run is running
+/// while its process lives and stopped once that process is gone without writing its outcome
+/// (instead of running for ever), and the next `sweep run` resumes it from its checkpoint.
+#[test]
+fn without_file_locks_the_sweep_runs_and_reads_run_states_from_the_outcome_files() {
+    ensure_classic();
+    let t = tempfile::tempdir().unwrap();
+    let dir = t.path().join("out");
+    let d = dir.to_str().unwrap();
+    let hook = [("SWEEP_TEST_LOCK_ERROR", "ENOLCK")];
+    let note = format!(
+        "sweep: file locks are not supported on {d}: a second sweep run on this directory would not be refused; run states are read from the outcome files"
+    );
+    let spec = write_spec(t.path(), "nolocks", LONG, "seed = [1]", "");
+    let s = spec.to_str().unwrap();
+    let log = t.path().join("first-run.log");
+    let mut child = Command::new(SWEEP)
+        .args(["run", s, "--dir", d])
+        .env("SWEEP_TEST_LOCK_ERROR", "ENOLCK")
+        .current_dir(t.path())
+        .stdout(Stdio::null())
+        .stderr(std::fs::File::create(&log).unwrap())
+        .spawn()
+        .unwrap();
+    let run = dir.join("runs/seed-1");
+    wait_for("a checkpoint", 120, || checkpoint_step(&run).is_some());
+    let pid = outcome(&run)["attempts"][0]["pid"].as_u64().unwrap();
+    let st = sweep(t.path(), &["status", d], &hook);
+    let table = String::from_utf8_lossy(&st.stdout);
+    assert!(
+        table.contains("1 runs: 1 running"),
+        "a live run's process: {table}"
+    );
+    assert!(stderr(&st).contains(&note), "{}", stderr(&st));
+    // Killed without a word: the run gets SIGTERM (PR_SET_PDEATHSIG), checkpoints and exits,
+    // and nobody writes its outcome, which still says running.
+    child.kill().unwrap();
+    child.wait().unwrap();
+    wait_for("the run's process to end", 60, || !alive(pid));
+    let first = std::fs::read_to_string(&log).unwrap();
+    assert_eq!(first.lines().next(), Some(note.as_str()), "{first}");
+    assert_eq!(first.matches(&note).count(), 1, "{first}");
+    let mut out = outcome(&run);
+    assert_eq!(out["state"], "running");
+    // As if it had died long after its start (a run just started may not hold its lock yet).
+    out["attempts"][0]["started"] = (out["attempts"][0]["started"].as_u64().unwrap() - 100).into();
+    std::fs::write(run.join("sweep-outcome.json"), out.to_string()).unwrap();
+    let st = sweep(t.path(), &["status", d], &hook);
+    let table = String::from_utf8_lossy(&st.stdout);
+    assert!(table.contains("1 runs: 1 stopped"), "{table}");
+    let stopped_at = checkpoint_step(&run).unwrap();
+    assert!(stopped_at < 8000, "{stopped_at}");
+
+    let o = sweep(t.path(), &["run", s, "--dir", d], &hook);
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert!(stderr(&o).starts_with(&note), "{}", stderr(&o));
+    assert!(stderr(&o).contains("1/1 runs finished"), "{}", stderr(&o));
+    let out = outcome(&run);
+    assert_eq!(out["state"], "finished");
+    assert_eq!(
+        out["attempts"][1]["resumed_from"].as_u64(),
+        Some(stopped_at)
+    );
+    assert_eq!(checkpoint_step(&run), Some(8000));
+}

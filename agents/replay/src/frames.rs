@@ -347,14 +347,21 @@ impl FrameReplay {
         let capacity_per_stream = r.u64()? as usize;
         let n = r.u64()? as usize;
         let rng = crate::generator_from(&r.bytes()?).ok_or_else(|| r.corrupt("generator state"))?;
+        let frame_bytes = capacity_per_stream
+            .checked_mul(frame_len)
+            .ok_or_else(|| r.corrupt("capacity"))?;
         let mut streams = Vec::with_capacity(n.min(1 << 16));
         for _ in 0..n {
             let written = r.u64()?;
             let open = r.u8()? != 0;
-            let frames = r.bytes()?;
-            let actions = r.bytes()?;
-            let rewards = r.f32s()?;
-            let flags = r.bytes()?;
+            // Each vector is reserved once for the whole capacity, as `new` reserves it: a
+            // buffer saved before it was full goes on filling after the load without ever
+            // growing (a growing vector briefly holds its contents twice, and doubles past
+            // the capacity).
+            let frames = r.bytes_reserved(frame_bytes)?;
+            let actions = r.bytes_reserved(capacity_per_stream)?;
+            let rewards = r.f32s_reserved(capacity_per_stream)?;
+            let flags = r.bytes_reserved(capacity_per_stream)?;
             let entries = flags.len();
             if frames.len() != entries * frame_len
                 || actions.len() != entries
@@ -441,5 +448,73 @@ impl crate::Replay for FrameReplay {
 
     fn load(path: &Path) -> Result<Self> {
         FrameReplay::load(path)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A buffer saved half full is loaded into storage reserved once for its whole capacity:
+    /// right after the load every vector's capacity is the saved capacity, and filling it to
+    /// the end afterwards moves none of them (no reallocation).
+    #[test]
+    fn load_reserves_the_whole_capacity_once() {
+        let (capacity, streams, frame_len, stack) = (64, 2, 5, 2);
+        let mut replay = FrameReplay::new(capacity, streams, frame_len, stack, 1).unwrap();
+        for s in 0..streams {
+            replay.start_episode(s, &[s as u8; 5]).unwrap();
+            for i in 0..10u8 {
+                replay.add_step(s, 1, 0.5, false, &[i; 5], false).unwrap();
+            }
+        }
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("replay.bin");
+        replay.save(&path).unwrap();
+        let mut loaded = FrameReplay::load(&path).unwrap();
+        let per_stream = capacity / streams;
+        let storage = |r: &FrameReplay| -> Vec<(usize, usize, usize, usize, *const u8)> {
+            r.streams
+                .iter()
+                .map(|s| {
+                    (
+                        s.frames.capacity(),
+                        s.actions.capacity(),
+                        s.rewards.capacity(),
+                        s.flags.capacity(),
+                        s.frames.as_ptr(),
+                    )
+                })
+                .collect()
+        };
+        let after_load = storage(&loaded);
+        for (s, &(frames, actions, rewards, flags, _)) in after_load.iter().enumerate() {
+            assert_eq!(
+                loaded.streams[s].flags.len(),
+                11,
+                "stream {s} holds what was saved"
+            );
+            assert_eq!(frames, per_stream * frame_len, "stream {s} frames");
+            assert_eq!(
+                (actions, rewards, flags),
+                (per_stream, per_stream, per_stream)
+            );
+        }
+        // Fill every stream past its capacity (it wraps around): nothing moves or grows.
+        for s in 0..streams {
+            for i in 0..(2 * per_stream) as u8 {
+                loaded.add_step(s, 2, 1.0, false, &[i; 5], false).unwrap();
+            }
+            assert_eq!(loaded.streams[s].flags.len(), per_stream);
+        }
+        assert_eq!(storage(&loaded), after_load);
+        // And what was loaded is what was saved.
+        let again = FrameReplay::load(&path).unwrap();
+        for (a, b) in again.streams.iter().zip(&replay.streams) {
+            assert_eq!(
+                (&a.frames, &a.actions, &a.rewards, &a.flags, a.written, a.open, a.acted),
+                (&b.frames, &b.actions, &b.rewards, &b.flags, b.written, b.open, b.acted)
+            );
+        }
     }
 }

@@ -171,6 +171,49 @@ impl Reader {
         Ok(v)
     }
 
+    /// A byte field read into a vector reserved once for `capacity` bytes (or the field's
+    /// length, if larger), so a buffer that goes on filling after a load never reallocates,
+    /// and never holds its contents twice while it does. A reservation that cannot be had is
+    /// an error, not an abort.
+    pub(crate) fn bytes_reserved(&mut self, capacity: usize) -> Result<Vec<u8>> {
+        let n = self.len(1)?;
+        let mut v = self.reserve::<u8>(capacity.max(n))?;
+        v.resize(n, 0);
+        self.raw(&mut v)?;
+        Ok(v)
+    }
+
+    /// An `f32` field read into a vector reserved once for `capacity` values (or the field's
+    /// length, if larger), through a small buffer instead of a second copy of the field.
+    pub(crate) fn f32s_reserved(&mut self, capacity: usize) -> Result<Vec<f32>> {
+        let n = self.len(4)?;
+        let mut v = self.reserve::<f32>(capacity.max(n))?;
+        let mut buf = [0u8; 64 * 1024];
+        while v.len() < n {
+            let take = ((n - v.len()) * 4).min(buf.len());
+            self.raw(&mut buf[..take])?;
+            v.extend(
+                buf[..take]
+                    .chunks_exact(4)
+                    .map(|c| f32::from_le_bytes(c.try_into().expect("4 bytes"))),
+            );
+        }
+        Ok(v)
+    }
+
+    fn reserve<T>(&self, capacity: usize) -> Result<Vec<T>> {
+        let mut v = Vec::new();
+        v.try_reserve_exact(capacity).map_err(|_| Error::Config {
+            field: "capacity",
+            reason: format!(
+                "loading {} needs {:.1} GB of memory, which cannot be reserved",
+                self.path.display(),
+                capacity as f64 * std::mem::size_of::<T>() as f64 / 1e9
+            ),
+        })?;
+        Ok(v)
+    }
+
     pub(crate) fn f32s(&mut self) -> Result<Vec<f32>> {
         let n = self.len(4)?;
         let mut raw = vec![0u8; n * 4];
