@@ -84,6 +84,16 @@ impl RunDir {
                     ),
                 })
             }
+            // Some Lustre and NFS mounts have no file locks: say so once and run unlocked
+            // rather than refuse every run there.
+            Err(std::fs::TryLockError::Error(e)) if no_file_locks(&e) => {
+                eprintln!(
+                    "run directory {}: file locks are not supported here ({e}): a second \
+                     process on this run would not be refused",
+                    self.path.display()
+                );
+                Ok(file)
+            }
             Err(std::fs::TryLockError::Error(e)) => Err(io(&path)(e)),
         }
     }
@@ -131,5 +141,45 @@ impl RunDir {
     pub fn write_config(&self, text: &str) -> Result<()> {
         fire::tensor_file::write_atomic(&self.config_file(), text.as_bytes())?;
         Ok(())
+    }
+}
+
+/// Whether a failed `flock` means the file system has no file locks: ENOLCK (NFS without a
+/// lock manager), EOPNOTSUPP or ENOSYS (Linux's numbers), rather than a real error.
+fn no_file_locks(e: &std::io::Error) -> bool {
+    matches!(e.raw_os_error(), Some(37 | 38 | 95))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn missing_file_locks_are_told_apart_from_real_errors() {
+        for errno in [37, 38, 95] {
+            assert!(
+                no_file_locks(&std::io::Error::from_raw_os_error(errno)),
+                "{errno}"
+            );
+        }
+        for errno in [11, 13, 28] {
+            // EAGAIN, EACCES, ENOSPC stay errors.
+            assert!(
+                !no_file_locks(&std::io::Error::from_raw_os_error(errno)),
+                "{errno}"
+            );
+        }
+    }
+
+    #[test]
+    fn a_second_lock_on_a_run_is_refused_with_the_first_pid() {
+        let tmp = tempfile::tempdir().unwrap();
+        let run = RunDir::create(&tmp.path().join("run")).unwrap();
+        let _held = run.lock().unwrap();
+        let err = run.lock().unwrap_err().to_string();
+        assert!(
+            err.contains(&format!("pid {}", std::process::id())),
+            "{err}"
+        );
     }
 }
