@@ -2,10 +2,10 @@
 
 use std::f64::consts::PI;
 
-use super::{numpy_f32, reset_flat, step_flat, Core};
+use super::{numpy_f32, Core};
 use crate::mujoco::seeding::Pcg64;
 use crate::snapshot::{Reader, Writer};
-use crate::vector::{discrete_action, FlatEnv, Transition};
+use crate::vector::{discrete_action, FlatEnv};
 use crate::{Env, Error, Info, Result, Space, Step};
 
 const DT: f64 = 0.2;
@@ -223,24 +223,7 @@ impl Env for Acrobot {
 }
 
 impl FlatEnv for Acrobot {
-    type Elem = f32;
-
-    fn obs_len(&self) -> usize {
-        self.observation_space().dim()
-    }
-
-    fn action_space(&self) -> Space {
-        Env::action_space(self)
-    }
-
-    fn reset_into(&mut self, seed: Option<u64>, obs: &mut [f32]) -> Result<Info> {
-        reset_flat(self, seed, obs)
-    }
-
-    fn step_into(&mut self, action: &[f32], obs: &mut [f32]) -> Result<Transition> {
-        let a = discrete_action(action, 3)?;
-        step_flat(self, &a, obs)
-    }
+    flat_env_via_env!(|action| discrete_action(action, 3)?);
 
     fn save_state(&mut self) -> Option<Vec<u8>> {
         let mut w = Writer::new(TASK);

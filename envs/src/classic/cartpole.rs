@@ -3,8 +3,7 @@
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 
-use super::{reset_flat, step_flat};
-use crate::vector::{discrete_action, FlatEnv, Transition};
+use crate::vector::{discrete_action, FlatEnv};
 use crate::{Env, EpisodeTracker, Error, Info, Result, Space, Step};
 
 const GRAVITY: f64 = 9.8;
@@ -145,24 +144,7 @@ impl Env for CartPole {
 }
 
 impl FlatEnv for CartPole {
-    type Elem = f32;
-
-    fn obs_len(&self) -> usize {
-        self.observation_space().dim()
-    }
-
-    fn action_space(&self) -> Space {
-        Env::action_space(self)
-    }
-
-    fn reset_into(&mut self, seed: Option<u64>, obs: &mut [f32]) -> Result<Info> {
-        reset_flat(self, seed, obs)
-    }
-
-    fn step_into(&mut self, action: &[f32], obs: &mut [f32]) -> Result<Transition> {
-        let a = discrete_action(action, 2)?;
-        step_flat(self, &a, obs)
-    }
+    flat_env_via_env!(|action| discrete_action(action, 2)?);
 
     fn save_state(&mut self) -> Option<Vec<u8>> {
         Some(self.core.save("CartPole-v1"))

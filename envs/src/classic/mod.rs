@@ -17,6 +17,35 @@
 //! through `set_state`) to check the dynamics number for number
 //! (`envs/tests/classic.rs`, fixture made by `envs/tests/data/record_classic.py`).
 
+/// The `FlatEnv` methods every classic task writes alike (observations are the `Env`'s own
+/// `Vec<f32>`); `$parse` reads the action row `$action` as the task's action.
+macro_rules! flat_env_via_env {
+    (|$action:ident| $parse:expr) => {
+        type Elem = f32;
+
+        fn obs_len(&self) -> usize {
+            crate::Env::observation_space(self).dim()
+        }
+
+        fn action_space(&self) -> crate::Space {
+            crate::Env::action_space(self)
+        }
+
+        fn reset_into(&mut self, seed: Option<u64>, obs: &mut [f32]) -> crate::Result<crate::Info> {
+            super::reset_flat(self, seed, obs)
+        }
+
+        fn step_into(
+            &mut self,
+            $action: &[f32],
+            obs: &mut [f32],
+        ) -> crate::Result<crate::vector::Transition> {
+            let a = $parse;
+            super::step_flat(self, &a, obs)
+        }
+    };
+}
+
 mod acrobot;
 mod cartpole;
 mod mountain_car;

@@ -1,8 +1,8 @@
 //! MountainCar-v0 (Moore 1990; Sutton & Barto's mountain car, as in Gymnasium 1.x).
 
-use super::{reset_flat, step_flat, Core};
+use super::Core;
 use crate::mujoco::seeding::Pcg64;
-use crate::vector::{discrete_action, FlatEnv, Transition};
+use crate::vector::{discrete_action, FlatEnv};
 use crate::{Env, Error, Info, Result, Space, Step};
 
 const MIN_POSITION: f64 = -1.2;
@@ -125,24 +125,7 @@ impl Env for MountainCar {
 }
 
 impl FlatEnv for MountainCar {
-    type Elem = f32;
-
-    fn obs_len(&self) -> usize {
-        self.observation_space().dim()
-    }
-
-    fn action_space(&self) -> Space {
-        Env::action_space(self)
-    }
-
-    fn reset_into(&mut self, seed: Option<u64>, obs: &mut [f32]) -> Result<Info> {
-        reset_flat(self, seed, obs)
-    }
-
-    fn step_into(&mut self, action: &[f32], obs: &mut [f32]) -> Result<Transition> {
-        let a = discrete_action(action, 3)?;
-        step_flat(self, &a, obs)
-    }
+    flat_env_via_env!(|action| discrete_action(action, 3)?);
 
     fn save_state(&mut self) -> Option<Vec<u8>> {
         Some(self.core.save(TASK))

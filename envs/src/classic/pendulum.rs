@@ -5,8 +5,7 @@ use std::f64::consts::PI;
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 
-use super::{reset_flat, step_flat};
-use crate::vector::{FlatEnv, Transition};
+use crate::vector::FlatEnv;
 use crate::{Env, EpisodeTracker, Error, Info, Result, Space, Step};
 
 const MAX_SPEED: f64 = 8.0;
@@ -139,27 +138,13 @@ impl Env for Pendulum {
 }
 
 impl FlatEnv for Pendulum {
-    type Elem = f32;
-
-    fn obs_len(&self) -> usize {
-        self.observation_space().dim()
-    }
-
-    fn action_space(&self) -> Space {
-        Env::action_space(self)
-    }
-
-    fn reset_into(&mut self, seed: Option<u64>, obs: &mut [f32]) -> Result<Info> {
-        reset_flat(self, seed, obs)
-    }
-
-    fn step_into(&mut self, action: &[f32], obs: &mut [f32]) -> Result<Transition> {
-        let a: [f32; 1] = action.try_into().map_err(|_| Error::InvalidAction {
+    flat_env_via_env!(|action| {
+        let torque: [f32; 1] = action.try_into().map_err(|_| Error::InvalidAction {
             action: format!("{action:?}"),
             reason: "Pendulum takes one torque value".into(),
         })?;
-        step_flat(self, &a, obs)
-    }
+        torque
+    });
 
     fn save_state(&mut self) -> Option<Vec<u8>> {
         Some(self.core.save("Pendulum-v1"))
