@@ -6,7 +6,7 @@ use std::collections::BTreeMap;
 use serde::{Deserialize, Serialize};
 use tch::Tensor;
 
-use crate::{Error, Result};
+use crate::{fused, Error, Result};
 
 /// Optimiser hyperparameters.
 #[derive(Clone, Copy, Debug, PartialEq, Serialize, Deserialize)]
@@ -68,6 +68,8 @@ pub struct Adam {
     step: i64,
     first: BTreeMap<String, Tensor>,
     second: BTreeMap<String, Tensor>,
+    /// The step count as the fused kernel reads it (a float32 scalar on the device).
+    step_tensor: Option<Tensor>,
 }
 
 impl Adam {
@@ -85,6 +87,7 @@ impl Adam {
             step: 0,
             first: zeros(params),
             second: zeros(params),
+            step_tensor: None,
         })
     }
 
@@ -98,8 +101,74 @@ impl Adam {
         self.step
     }
 
-    /// One update of every parameter that has a gradient.
+    /// One update of every parameter that has a gradient, in one fused libtorch call
+    /// (`_fused_adam_`, or `_fused_adamw_` with weight decay: torch.optim's `fused=True`):
+    /// every parameter and both its moments are updated in place in one pass, with no
+    /// temporaries. Parameters without a gradient, or frozen (plasticity injection), are left
+    /// alone, as are their moments.
     pub fn step(&mut self, params: &[(String, Tensor)]) -> Result<()> {
+        self.step += 1;
+        let mut live = Vec::with_capacity(params.len());
+        let mut grads = Vec::with_capacity(params.len());
+        let mut firsts = Vec::with_capacity(params.len());
+        let mut seconds = Vec::with_capacity(params.len());
+        for (name, p) in params {
+            let g = p.grad();
+            // Frozen parameters (plasticity injection) are not updated, stale gradient or not.
+            if !g.defined() || !p.requires_grad() {
+                continue;
+            }
+            let missing = || Error::Config {
+                field: "optimizer state",
+                reason: format!("no moments for `{name}`"),
+            };
+            firsts.push(self.first.get(name).ok_or_else(missing)?);
+            seconds.push(self.second.get(name).ok_or_else(missing)?);
+            live.push(p.shallow_clone());
+            grads.push(g);
+        }
+        let Some(device) = live.first().map(Tensor::device) else {
+            return Ok(());
+        };
+        // The kernel reads the step count from a float32 tensor on the parameters' device;
+        // writing it is one small fill, never a host-device round trip.
+        let step = match self.step_tensor.take() {
+            Some(t) if t.device() == device => t,
+            _ => Tensor::f_zeros([], (tch::Kind::Float, device))?,
+        };
+        let _ = step.shallow_clone().f_fill_(self.step as f64)?;
+        let AdamConfig {
+            lr,
+            beta1,
+            beta2,
+            eps,
+            weight_decay,
+        } = self.config;
+        let result = tch::no_grad(|| {
+            fused::fused_adam(
+                &live,
+                &grads,
+                &firsts,
+                &seconds,
+                &step,
+                fused::FusedStep {
+                    lr,
+                    beta1,
+                    beta2,
+                    eps,
+                    weight_decay,
+                    decoupled: weight_decay > 0.0,
+                },
+            )
+        });
+        self.step_tensor = Some(step);
+        result
+    }
+
+    /// The per-tensor step [`step`](Self::step) replaced (what `torch.optim.Adam(foreach=False)`
+    /// does, in place but for two temporaries), kept to check the fused step against.
+    #[cfg(test)]
+    fn step_unfused(&mut self, params: &[(String, Tensor)]) -> Result<()> {
         self.step += 1;
         let AdamConfig {
             lr,
@@ -113,26 +182,17 @@ impl Adam {
         tch::no_grad(|| -> Result<()> {
             for (name, p) in params {
                 let g = p.grad();
-                // Frozen parameters (plasticity injection) are not updated, stale gradient or not.
                 if !g.defined() || !p.requires_grad() {
                     continue;
                 }
-                let missing = || Error::Config {
-                    field: "optimizer state",
-                    reason: format!("no moments for `{name}`"),
-                };
-                let mut m = self.first.get(name).ok_or_else(missing)?.shallow_clone();
-                let mut v = self.second.get(name).ok_or_else(missing)?.shallow_clone();
+                let mut m = self.first[name].shallow_clone();
+                let mut v = self.second[name].shallow_clone();
                 let mut p = p.shallow_clone();
-                // In place but for two temporaries (g^2 and sqrt v), as torch.optim.Adam: fresh
-                // parameter-sized tensors cost page faults on the CPU (fc1 is 6.4 MB).
                 let _ = m.f_lerp_(&g, 1.0 - beta1)?;
                 let _ = v.f_lerp_(&g.f_square()?, 1.0 - beta2)?;
                 if weight_decay > 0.0 {
                     let _ = p.f_mul_scalar_(1.0 - lr * weight_decay)?;
                 }
-                // p -= lr / c1 * m / (sqrt(v / c2) + eps), as p += m / denom with
-                // denom = (sqrt(v) / sqrt(c2) + eps) * (-c1 / lr).
                 let mut denom = v.f_sqrt()?;
                 let _ = denom
                     .f_div_scalar_(correction2.sqrt())?
@@ -244,6 +304,95 @@ mod tests {
                     "step {step}: {got:?} vs {want:?}"
                 );
             }
+        }
+    }
+
+    /// The fused step and the per-tensor one give the same parameters and moments (to float
+    /// rounding) over several Adam and AdamW steps, and both leave a frozen parameter and one
+    /// without a gradient untouched.
+    #[test]
+    fn the_fused_step_matches_the_per_tensor_step() {
+        for weight_decay in [0.0, 0.1] {
+            let config = AdamConfig {
+                lr: 0.05,
+                eps: 1e-6,
+                weight_decay,
+                ..AdamConfig::default()
+            };
+            let make = || {
+                tch::manual_seed(3);
+                let opts = (Kind::Float, tch::Device::Cpu);
+                vec![
+                    (
+                        "a".to_string(),
+                        Tensor::randn([5, 3], opts).set_requires_grad(true),
+                    ),
+                    (
+                        "b".to_string(),
+                        Tensor::randn([7], opts).set_requires_grad(true),
+                    ),
+                    (
+                        "frozen".to_string(),
+                        Tensor::randn([2], opts).set_requires_grad(true),
+                    ),
+                    (
+                        "unused".to_string(),
+                        Tensor::randn([4], opts).set_requires_grad(true),
+                    ),
+                ]
+            };
+            let (fused_params, plain_params) = (make(), make());
+            let mut fused = Adam::new(config, &fused_params).unwrap();
+            let mut plain = Adam::new(config, &plain_params).unwrap();
+            let frozen_before = Vec::<f32>::try_from(&fused_params[2].1.detach()).unwrap();
+            let unused_before = Vec::<f32>::try_from(&fused_params[3].1.detach()).unwrap();
+            for step in 0..4 {
+                for (params, adam, fused_step) in [
+                    (&fused_params, &mut fused, true),
+                    (&plain_params, &mut plain, false),
+                ] {
+                    crate::zero_grads(params).unwrap();
+                    let loss = (params[0].1.sin().sum(Kind::Float)
+                        + params[1].1.pow_tensor_scalar(2).sum(Kind::Float) * (step + 1) as f64
+                        + params[2].1.sum(Kind::Float))
+                        * 3.0;
+                    loss.backward();
+                    if step == 0 {
+                        let _ = params[2].1.set_requires_grad(false);
+                    }
+                    if fused_step {
+                        adam.step(params).unwrap();
+                    } else {
+                        adam.step_unfused(params).unwrap();
+                    }
+                }
+            }
+            for ((name, f), (_, p)) in fused_params.iter().zip(&plain_params) {
+                let diff = (f - p).abs().max().double_value(&[]);
+                assert!(diff < 1e-6, "{name} (wd {weight_decay}): off by {diff}");
+                let (fm, fv) = fused.moments(name).unwrap();
+                let (pm, pv) = plain.moments(name).unwrap();
+                let moments = (fm - pm).abs().max().double_value(&[])
+                    + (fv - pv).abs().max().double_value(&[]);
+                assert!(moments < 1e-6, "{name}: moments off by {moments}");
+            }
+            assert!(
+                (&fused_params[0].1 - &make()[0].1)
+                    .abs()
+                    .max()
+                    .double_value(&[])
+                    > 1e-3,
+                "the parameters moved"
+            );
+            assert_eq!(
+                Vec::<f32>::try_from(&fused_params[2].1.detach()).unwrap(),
+                frozen_before
+            );
+            assert_eq!(
+                Vec::<f32>::try_from(&fused_params[3].1.detach()).unwrap(),
+                unused_before
+            );
+            assert_eq!(fused.steps(), 4);
         }
     }
 }

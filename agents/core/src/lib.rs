@@ -11,7 +11,10 @@
 //!   evaluation.
 //! * [`Adam`]: Adam/AdamW owning its moments as named tensors, so an intervention can keep,
 //!   reset or mask them ([`redo::recycle`] zeroes the moments of recycled neurons) and a
-//!   checkpoint can save them.
+//!   checkpoint can save them; its step is libtorch's fused kernel (through the C shim
+//!   `torch_shim.cpp`, as tch does not bind it).
+//! * [`Precision`] and [`autocast`]: opt-in bf16 compute for forward and backward passes with
+//!   fp32 master weights, optimiser state and losses.
 //! * [`DeviceStats`]: loss and value sums kept on the device until a log line reads them.
 //! * [`state`]: the checkpoint key scheme (`online.*`, `target.*`, `initial.*`, `adam.*`),
 //!   theta_0 in and out of a checkpoint ([`state::initial_tensors`], [`state::load_initial`])
@@ -25,14 +28,17 @@
 #![warn(missing_docs)]
 
 mod adam;
+mod fused;
 mod params;
+mod precision;
 pub mod redo;
 pub mod state;
 mod stats;
 mod target;
 
 pub use adam::{Adam, AdamConfig};
-pub use params::{polyak, zero_grads};
+pub use params::{polyak, polyak_lists, zero_grads};
+pub use precision::{autocast, Precision};
 pub use stats::DeviceStats;
 pub use target::td_target;
 

@@ -38,6 +38,39 @@ pub fn polyak(target: &nn::VarStore, online: &nn::VarStore, tau: f64) -> Result<
     })
 }
 
+/// [`polyak`] on parameter lists the agent keeps (both sorted by name, as
+/// `fire::params_of` gives them): no variable maps built per call. An error names the first
+/// pair whose names differ.
+pub fn polyak_lists(
+    target: &[(String, Tensor)],
+    online: &[(String, Tensor)],
+    tau: f64,
+) -> Result<()> {
+    if target.len() != online.len() {
+        return Err(Error::Checkpoint(format!(
+            "target has {} variables, the online network {}",
+            target.len(),
+            online.len()
+        )));
+    }
+    tch::no_grad(|| -> Result<()> {
+        for ((name, t), (other, o)) in target.iter().zip(online) {
+            if name != other {
+                return Err(Error::Checkpoint(format!(
+                    "target has `{name}` where the online network has `{other}`"
+                )));
+            }
+            let mut t = t.shallow_clone();
+            if tau >= 1.0 {
+                t.f_copy_(o)?;
+            } else {
+                let _ = t.f_lerp_(o, tau)?;
+            }
+        }
+        Ok(())
+    })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -65,6 +98,33 @@ mod tests {
         let _ = other.root().var("v", &[3], nn::Init::Const(0.0));
         let err = polyak(&target, &other, 1.0).unwrap_err().to_string();
         assert!(err.contains("target has `w`"), "{err}");
+    }
+
+    /// The list form blends like the store form and refuses lists that do not pair up.
+    #[test]
+    fn polyak_lists_blends_and_checks_names() {
+        let (target, online) = (store(0.0), store(2.0));
+        let (t, o) = (fire_sorted(&target), fire_sorted(&online));
+        polyak_lists(&t, &o, 0.25).unwrap();
+        assert_eq!(value(&target), vec![0.5; 3]);
+        polyak_lists(&t, &o, 1.0).unwrap();
+        assert_eq!(value(&target), vec![2.0; 3]);
+        let other = nn::VarStore::new(Device::Cpu);
+        let _ = other.root().var("v", &[3], nn::Init::Const(0.0));
+        let err = polyak_lists(&t, &fire_sorted(&other), 1.0)
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.contains("`w` where the online network has `v`"),
+            "{err}"
+        );
+        assert!(polyak_lists(&t, &[], 1.0).is_err());
+    }
+
+    fn fire_sorted(vs: &nn::VarStore) -> Vec<(String, Tensor)> {
+        let mut v: Vec<_> = vs.variables().into_iter().collect();
+        v.sort_by(|a, b| a.0.cmp(&b.0));
+        v
     }
 
     #[test]
