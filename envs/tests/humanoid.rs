@@ -227,7 +227,8 @@ fn action_repeat_sums_rewards_and_stops_at_the_end_of_the_episode() {
     assert!(s3.truncated && !s1.truncated && !s2.truncated);
     assert_eq!(s3.obs, single.observation());
     let stats = s3.info.episode.unwrap();
-    assert_eq!(stats.length, 3);
+    // Three agent steps, five environment steps: the length counts environment steps.
+    assert_eq!(stats.length, 5);
     assert_eq!(stats.episode_return, s1.reward + s2.reward + s3.reward);
 }
 

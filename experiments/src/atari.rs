@@ -257,6 +257,7 @@ impl Experiment for AtariRunConfig {
             replay,
             make_env: Box::new(make_env),
             frames_per_step,
+            steps_per_decision: 1,
             eval_extras: None,
             levels: None,
             config_text,

@@ -1,11 +1,12 @@
 //! `humanoid`: SAC on a HumanoidBench H1 task with FIRE (or a baseline) on a schedule.
 //! Configuration and glue; the loop is `runtime::train`.
 //!
-//! Step keys (`steps`, `learning_starts`, `fire_at`, `eval_every`, ...) count environment
-//! steps, as the FIRE paper does: with action repeat 2, 1M steps are 500k decisions. The loop
-//! counts decisions, so the binary divides every step key by `action_repeat` before handing
-//! it over: `metrics.csv`'s `step` column (and TensorBoard's x axis) counts decisions, its
-//! `frames` column environment steps.
+//! One unit for steps: environment steps, as the FIRE paper counts them (with action repeat 2,
+//! 1M steps are 500k decisions). Every step a user writes (`steps`, `learning_starts`,
+//! `fire_at`, `eval_every`, ...) or reads (log lines, `metrics.csv`'s `step` and `frames`
+//! columns, TensorBoard's x axis, `interventions.jsonl`, `charts/SPS`) is one; the loop counts
+//! `action_repeat` steps per decision, so step keys must be multiples of it. `replay_ratio` is
+//! updates per decision (the paper: 2, one per environment step).
 
 use std::sync::Arc;
 
@@ -126,36 +127,34 @@ impl HumanoidRunConfig {
         Ok(Task::from_name(&self.env.task)?)
     }
 
-    /// The loop's configuration in decisions: every step key divided by `action_repeat`.
-    pub fn loop_in_decisions(&self) -> Result<LoopConfig> {
+    /// Checks that every step key is a whole number of decisions (a multiple of
+    /// `action_repeat`): the loop moves `action_repeat` steps at a time.
+    pub fn check_step_keys(&self) -> Result<()> {
         let r = self.env.action_repeat as u64;
         ensure!(r >= 1, "action_repeat must be at least 1");
-        let div = |key: &str, v: u64| -> Result<u64> {
-            ensure!(
-                v.is_multiple_of(r),
-                "{key} = {v} is not a multiple of action_repeat = {r} (step keys count \
-                 environment steps)"
-            );
-            Ok(v / r)
-        };
         let run = &self.run;
-        Ok(LoopConfig {
-            steps: div("steps", run.steps)?,
-            learning_starts: div("learning_starts", run.learning_starts)?,
-            eval_every: div("eval_every", run.eval_every)?,
-            eval_steps: div("eval_steps", run.eval_steps)?,
-            log_every: div("log_every", run.log_every)?,
-            plasticity_every: div("plasticity_every", run.plasticity_every)?,
-            checkpoint_every: div("checkpoint_every", run.checkpoint_every)?,
-            fire_at: run
-                .fire_at
-                .iter()
-                .map(|&s| div("fire_at", s))
-                .collect::<Result<_>>()?,
-            fire_every: run.fire_every.map(|s| div("fire_every", s)).transpose()?,
-            fire_cooldown: div("fire_cooldown", run.fire_cooldown)?,
-            ..run.clone()
-        })
+        let keys = [
+            ("steps", Some(run.steps)),
+            ("learning_starts", Some(run.learning_starts)),
+            ("eval_every", Some(run.eval_every)),
+            ("eval_steps", Some(run.eval_steps)),
+            ("log_every", Some(run.log_every)),
+            ("plasticity_every", Some(run.plasticity_every)),
+            ("checkpoint_every", Some(run.checkpoint_every)),
+            ("fire_every", run.fire_every),
+            ("fire_cooldown", Some(run.fire_cooldown)),
+        ];
+        let fire_at = run.fire_at.iter().map(|&s| ("fire_at", Some(s)));
+        for (key, value) in keys.into_iter().chain(fire_at) {
+            if let Some(v) = value {
+                ensure!(
+                    v.is_multiple_of(r),
+                    "{key} = {v} is not a multiple of action_repeat = {r} (step keys count \
+                     environment steps, {r} per decision)"
+                );
+            }
+        }
+        Ok(())
     }
 
     fn humanoid_config(&self) -> HumanoidConfig {
@@ -180,8 +179,8 @@ impl Experiment for HumanoidRunConfig {
             "randomness must be a non-negative number, got {}",
             self.env.randomness
         );
-        let decisions = self.loop_in_decisions()?;
-        decisions.validate(sac::PLASTICITY_METRICS)?;
+        self.check_step_keys()?;
+        self.run.validate(sac::PLASTICITY_METRICS)?;
         crate::sac_keys::check_actors(&self.sac, &self.run)?;
         self.sac.validate()?;
         // The scene files and the MuJoCo library, before any work.
@@ -207,7 +206,7 @@ impl Experiment for HumanoidRunConfig {
 
     fn train(&self, run: &RunDir, resume: bool, config_text: String) -> Result<Outcome> {
         let task = self.task()?;
-        let cfg = self.loop_in_decisions()?;
+        let cfg = &self.run;
         let device = cfg.device.resolve()?;
         let seeds = Seeds::new(cfg.seed);
         tch::manual_seed(seeds.network_init());
@@ -224,12 +223,14 @@ impl Experiment for HumanoidRunConfig {
             agent,
             replay,
             make_env: Box::new(move |_, _, _| make()),
-            frames_per_step: repeat as u64,
+            // The loop's steps are environment steps already.
+            frames_per_step: 1,
+            steps_per_decision: repeat as u64,
             eval_extras: Some(Box::new(move |r| eval_extras(task, r))),
             levels: None,
             config_text,
         };
-        runtime::train(&cfg, setup, run, resume, true)
+        runtime::train(cfg, setup, run, resume, true)
     }
 }
 
@@ -238,18 +239,17 @@ mod tests {
     use super::*;
 
     #[test]
-    fn step_keys_become_decisions() {
+    fn step_keys_must_be_whole_decisions() {
         let mut c = HumanoidRunConfig::default();
         c.run.fire_at = vec![500_000];
-        let d = c.loop_in_decisions().unwrap();
-        assert_eq!(d.steps, 500_000);
-        assert_eq!(d.learning_starts, 5_000);
-        assert_eq!(d.fire_at, vec![250_000]);
-        assert_eq!(d.eval_every, 10_000);
-        assert_eq!(d.replay_ratio, 2.0, "updates per decision are not steps");
+        c.check_step_keys().unwrap();
         c.run.fire_at = vec![3];
-        let err = c.loop_in_decisions().unwrap_err().to_string();
+        let err = c.check_step_keys().unwrap_err().to_string();
         assert!(err.contains("fire_at = 3 is not a multiple"), "{err}");
+        c.run.fire_at = vec![];
+        c.run.eval_every = 1_001;
+        let err = c.check_step_keys().unwrap_err().to_string();
+        assert!(err.contains("eval_every = 1001"), "{err}");
     }
 
     #[test]

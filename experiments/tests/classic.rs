@@ -33,6 +33,19 @@ fn training_rows(run: &Path, keep_eval: bool) -> Vec<String> {
         .collect()
 }
 
+/// `(step, return)` of every `eval/episodic_return` row, in file order.
+fn eval_rows(run: &Path) -> Vec<(u64, f64)> {
+    std::fs::read_to_string(run.join("metrics.csv"))
+        .unwrap()
+        .lines()
+        .filter(|l| l.contains(",eval/episodic_return,"))
+        .map(|l| {
+            let step = l.split(',').next().unwrap().parse().unwrap();
+            (step, l.rsplit(',').next().unwrap().parse().unwrap())
+        })
+        .collect()
+}
+
 fn eval_returns(run: &Path) -> Vec<f64> {
     std::fs::read_to_string(run.join("metrics.csv"))
         .unwrap()
@@ -264,15 +277,15 @@ fn one_seed_gives_the_same_run_and_evaluation_changes_nothing() {
 }
 
 #[test]
-fn evaluation_at_an_intervention_step_sees_the_network_before_it() {
+fn evaluation_at_an_intervention_step_sees_the_network_before_it_then_after_it() {
     let tmp = tempfile::tempdir().unwrap();
     let go = |name: &str, extra: &[&str]| {
         let run = tmp.path().join(name);
         let mut args = vec![
             "--steps",
-            "3000",
+            "12000",
             "--eval-every",
-            "1000",
+            "4000",
             "--set",
             "eval_episodes=3",
             "--run-dir",
@@ -281,20 +294,33 @@ fn evaluation_at_an_intervention_step_sees_the_network_before_it() {
         args.extend_from_slice(extra);
         let out = classic(&args);
         assert!(out.status.success(), "{}", stderr(&out));
-        eval_returns(&run)
+        eval_rows(&run)
     };
     let plain = go("plain", &["--intervention", "none"]);
-    let fired = go(
-        "fired",
-        &["--intervention", "full-reset", "--fire-at", "2k"],
-    );
-    assert_eq!(plain.len(), 3);
+    let reset = ["--intervention", "full-reset", "--fire-at", "8k"];
+    let fired = go("fired", &reset);
+    let steps = |rows: &[(u64, f64)]| rows.iter().map(|r| r.0).collect::<Vec<_>>();
+    assert_eq!(steps(&plain), [4000, 8000, 12000]);
+    // At 8k: the evaluation before the reset, then (`eval_after_intervention`) the one after.
+    assert_eq!(steps(&fired), [4000, 8000, 8000, 12000]);
     assert_eq!(
         plain[..2],
         fired[..2],
-        "the evaluation at 2k comes before the reset"
+        "the first evaluation at 8k comes before the reset"
     );
-    assert_ne!(plain[2], fired[2], "the reset changed the network by 3k");
+    assert_ne!(
+        fired[1].1, fired[2].1,
+        "the reset network plays differently"
+    );
+    assert_ne!(
+        plain[2].1, fired[3].1,
+        "the reset changed the network by 12k"
+    );
+    // Turned off, the run is the same but for that one evaluation.
+    let mut args = reset.to_vec();
+    args.extend(["--set", "eval_after_intervention=false"]);
+    let quiet = go("quiet", &args);
+    assert_eq!(quiet, [fired[0], fired[1], fired[3]]);
 }
 
 #[test]

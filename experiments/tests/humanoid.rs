@@ -81,8 +81,13 @@ fn short_run_with_fire_logs_checkpoints_and_resumes() {
     args.extend_from_slice(SMALL);
     let out = humanoid(&args);
     assert!(out.status.success(), "{}", stderr(&out));
-    // 400 environment steps are 200 decisions with action repeat 2.
-    assert_eq!(checkpoint_step(&run), 200);
+    // One unit for steps, environment steps: the checkpoint, the log line, every x axis.
+    assert_eq!(checkpoint_step(&run), 400);
+    assert!(
+        stderr(&out).contains("step 300: fire applied"),
+        "{}",
+        stderr(&out)
+    );
     let rows = tags(&run);
     for tag in [
         "losses/qf_loss",
@@ -102,24 +107,43 @@ fn short_run_with_fire_logs_checkpoints_and_resumes() {
     ] {
         assert!(rows.iter().any(|(_, _, t)| t == tag), "no {tag} logged");
     }
-    // FIRE at environment step 300 is decision 150; the frames column counts environment steps.
+    // FIRE at environment step 300 (decision 150): step and frames columns both say 300.
     let fired: Vec<_> = rows
         .iter()
         .filter(|(_, _, t)| t == "interventions/count")
         .collect();
     assert_eq!(fired.len(), 1);
-    assert_eq!((fired[0].0, fired[0].1), (150, 300));
+    assert_eq!((fired[0].0, fired[0].1), (300, 300));
+    assert!(rows.iter().all(|(s, f, _)| s == f), "frames = steps");
+    assert_eq!(interventions(&run)[0].0, 300);
+    // Evaluations every 200 steps, and one right after the intervention at 300.
+    let evals: Vec<u64> = rows
+        .iter()
+        .filter(|(_, _, t)| t == "eval/episodic_return")
+        .map(|(s, _, _)| *s)
+        .collect();
+    assert_eq!(evals, [200, 300, 400]);
+    let lengths: Vec<u64> = std::fs::read_to_string(run.join("metrics.csv"))
+        .unwrap()
+        .lines()
+        .filter(|l| l.contains(",charts/episodic_length,"))
+        .map(|l| l.rsplit(',').next().unwrap().parse::<f64>().unwrap() as u64)
+        .collect();
+    assert!(
+        lengths.iter().all(|&l| l <= 1_000),
+        "episode lengths count environment steps, at most 1000: {lengths:?}"
+    );
     assert!(rows
         .iter()
         .any(|(_, _, t)| t == "interventions/dfi_after/critic.q2.block1.fc1.weight"));
 
     let out = humanoid(&["--resume", r, "--steps", "600"]);
     assert!(out.status.success(), "{}", stderr(&out));
-    assert_eq!(checkpoint_step(&run), 300);
+    assert_eq!(checkpoint_step(&run), 600);
     let rows = tags(&run);
     assert!(
         rows.iter()
-            .any(|(s, _, t)| *s > 200 && t == "losses/qf_loss"),
+            .any(|(s, _, t)| *s > 400 && t == "losses/qf_loss"),
         "learning goes on after the resume"
     );
 }
@@ -140,7 +164,7 @@ fn interventions(run: &Path) -> Vec<(u64, String, usize)> {
         .collect()
 }
 
-/// Plasticity injection at environment step 300 (decision 150), a checkpoint after it and a
+/// Plasticity injection at environment step 300, a checkpoint after it and a
 /// resume that re-creates the injected heads and trains on without injecting again; ReDo at
 /// the same step recycles units of the SimBa networks.
 #[test]
@@ -170,19 +194,19 @@ fn plasticity_injection_resumes_and_redo_recycles() {
         assert!(out.status.success(), "{method}: {}", stderr(&out));
         let logged = interventions(&run);
         assert_eq!(logged.len(), 1, "{method}: {logged:?}");
-        assert_eq!((logged[0].0, logged[0].1.as_str()), (150, method));
+        assert_eq!((logged[0].0, logged[0].1.as_str()), (300, method));
         if method == "redo" {
             assert!(logged[0].2 > 0, "ReDo at tau 0.5 recycled nothing");
             continue;
         }
         let out = humanoid(&["--resume", r, "--steps", "600"]);
         assert!(out.status.success(), "{}", stderr(&out));
-        assert_eq!(checkpoint_step(&run), 300);
+        assert_eq!(checkpoint_step(&run), 600);
         assert_eq!(interventions(&run).len(), 1, "injected once");
         let rows = tags(&run);
         assert!(rows
             .iter()
-            .any(|(s, _, t)| *s > 200 && t == "losses/qf_loss"));
+            .any(|(s, _, t)| *s > 400 && t == "losses/qf_loss"));
         assert!(rows
             .iter()
             .any(|(_, _, t)| t == "plasticity/weight_norm/critic.injected.out.weight"));
@@ -226,8 +250,7 @@ fn shipped_configs_parse_and_validate() {
                 .unwrap_or_else(|e| panic!("{}: {e:#}", path.display()));
             experiments::cli::Experiment::validate(&cfg)
                 .unwrap_or_else(|e| panic!("{}: {e:#}", path.display()));
-            let decisions = cfg.loop_in_decisions().unwrap();
-            assert_eq!(decisions.steps, 500_000, "{}", path.display());
+            assert_eq!(cfg.run.steps, 1_000_000, "{}", path.display());
             assert_eq!(
                 cfg.run.seed,
                 0,
@@ -235,7 +258,7 @@ fn shipped_configs_parse_and_validate() {
                 path.display()
             );
             if cfg.run.intervention != fire::Method::None {
-                assert_eq!(decisions.fire_at, vec![250_000], "{}", path.display());
+                assert_eq!(cfg.run.fire_at, vec![500_000], "{}", path.display());
             }
             n += 1;
         }

@@ -110,12 +110,19 @@ fn levels_switch_at_exact_steps_with_one_row_and_one_intervention_each() {
         );
         assert!(f[3].parse::<f64>().unwrap() > 0.0, "{line}");
     }
-    // The level-end evaluation is logged at the level's end step.
-    let evals: Vec<u64> = rows_of(&run, "eval/episodic_return")
-        .iter()
-        .map(|r| r.0)
-        .collect();
-    assert_eq!(evals, [1_500, 3_000, 4_500, 6_000]);
+    // The level-end evaluation is logged at the level's end step, and at a switch the
+    // evaluation right after the intervention (on the level just closed) follows it.
+    let evals = rows_of(&run, "eval/episodic_return");
+    let steps: Vec<u64> = evals.iter().map(|r| r.0).collect();
+    assert_eq!(steps, [1_500, 1_500, 3_000, 3_000, 4_500, 4_500, 6_000]);
+    for (level, line) in lines[1..].iter().enumerate() {
+        let closing: f64 = line.split(',').nth(5).unwrap().parse().unwrap();
+        assert_eq!(
+            closing,
+            evals[2 * level].1,
+            "levels.csv scores the trained network"
+        );
+    }
     // The intervention at every switch: exactly levels - 1 = 3 of them, at the switch steps.
     let events = read(&run, "interventions.jsonl");
     let steps: Vec<u64> = events

@@ -114,6 +114,7 @@ where
             })
         }),
         frames_per_step: 1,
+        steps_per_decision: 1,
         eval_extras: None,
         levels: None,
         config_text: String::new(),

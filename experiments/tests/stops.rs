@@ -252,3 +252,41 @@ fn sigterm_during_a_levels_closing_evaluation_resumes_to_the_same_levels() {
         23,
     );
 }
+
+/// FIRE at step 1,000, between evaluations (every 2,000 steps): the only evaluation at 1,000 is
+/// the one right after the intervention (`eval_after_intervention`). SIGTERM inside it
+/// checkpoints with FIRE applied and the evaluation pending; the resume redoes the evaluation
+/// and never FIRE again.
+#[test]
+fn sigterm_during_the_evaluation_after_an_intervention_resumes_without_intervening_again() {
+    stop_in_an_evaluation_then_resume(
+        &[
+            "--env",
+            "CartPole-v1",
+            "--steps",
+            "1500",
+            "--seed",
+            "7",
+            "--learning-starts",
+            "500",
+            "--eval-every",
+            "2000",
+            "--intervention",
+            "fire",
+            "--fire-at",
+            "1000",
+            "--set",
+            "eval_episodes=0",
+            "--set",
+            "eval_steps=1000000",
+            "--set",
+            "checkpoint_replay=true",
+            "--set",
+            "log_every=100",
+            "--set",
+            "plasticity_every=500",
+        ],
+        1_000,
+        24,
+    );
+}

@@ -75,18 +75,14 @@ impl Run {
             .unwrap_or(0)
     }
 
-    /// The metric's values per step, rows at the same step averaged, by increasing step.
+    /// The metric's values per step, by increasing step: rows at the same step averaged (the
+    /// episodes several environments finished at once), except evaluations (`eval/` tags),
+    /// where the first row at a step counts: at an intervention's step the loop evaluates
+    /// before and again right after it (`eval_after_intervention`), and a score is the network
+    /// the run trained, not the one an intervention just reset.
     pub fn curve(&self, tag: &str) -> Vec<(u64, f64)> {
-        let mut by_step: BTreeMap<u64, (f64, usize)> = BTreeMap::new();
-        for &(s, v) in self.series.get(tag).map(Vec::as_slice).unwrap_or(&[]) {
-            let e = by_step.entry(s).or_insert((0.0, 0));
-            e.0 += v;
-            e.1 += 1;
-        }
-        by_step
-            .into_iter()
-            .map(|(s, (sum, n))| (s, sum / n as f64))
-            .collect()
+        let rows = self.series.get(tag).map(Vec::as_slice).unwrap_or(&[]);
+        curve_of(rows, tag.starts_with("eval/"))
     }
 
     /// The score at `at`: the value at the last logged step (`None`), or at the last logged step
@@ -98,6 +94,24 @@ impl Run {
             Some(limit) => curve.into_iter().rev().find(|&(s, _)| s <= limit),
         }
     }
+}
+
+/// `rows` per step by increasing step: the first row at a step when `first_only`, else their
+/// mean (see [`Run::curve`]).
+fn curve_of(rows: &[(u64, f64)], first_only: bool) -> Vec<(u64, f64)> {
+    let mut by_step: BTreeMap<u64, (f64, usize)> = BTreeMap::new();
+    for &(s, v) in rows {
+        let e = by_step.entry(s).or_insert((0.0, 0));
+        if first_only && e.1 > 0 {
+            continue;
+        }
+        e.0 += v;
+        e.1 += 1;
+    }
+    by_step
+        .into_iter()
+        .map(|(s, (sum, n))| (s, sum / n as f64))
+        .collect()
 }
 
 /// Every run under `roots` (each a run or a directory holding runs at any depth), sorted by path.
@@ -328,6 +342,20 @@ mod tests {
         assert!(parse_step("1X").is_err());
         assert!(parse_step("-5").is_err());
         assert!(parse_step("0.5").is_err());
+    }
+
+    #[test]
+    fn evaluations_count_the_row_before_an_intervention_other_tags_average() {
+        // Step 300: the evaluation before FIRE (250) and the one right after it (40).
+        let rows = [(200, 100.0), (300, 250.0), (300, 40.0), (400, 120.0)];
+        assert_eq!(
+            curve_of(&rows, true),
+            [(200, 100.0), (300, 250.0), (400, 120.0)]
+        );
+        assert_eq!(
+            curve_of(&rows, false),
+            [(200, 100.0), (300, 145.0), (400, 120.0)]
+        );
     }
 
     #[test]

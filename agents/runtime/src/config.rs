@@ -17,8 +17,10 @@ use fire::{DeviceChoice, Method, MethodConfig};
 use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 
-/// What the training loop needs to know, shared by every binary. Steps are agent steps summed
-/// over environments (one Atari step is 4 emulator frames) and accept `250k`, `1M`, `2.5M`.
+/// What the training loop needs to know, shared by every binary. Steps are the protocol's unit
+/// summed over environments: agent steps for Atari (one is 4 emulator frames) and classic
+/// control, environment steps for HumanoidBench (a decision is `action_repeat` of them); they
+/// accept `250k`, `1M`, `2.5M`.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields, default)]
 pub struct LoopConfig {
@@ -66,6 +68,12 @@ pub struct LoopConfig {
     pub eval_episodes: u64,
     /// Environments an evaluation runs.
     pub eval_envs: usize,
+    /// Evaluate again right after every intervention (a scheduled one when `eval_every > 0`;
+    /// a level's always, on the level it closed), at the same step and with the same seeds as
+    /// the evaluation before it, as the FIRE reference's resume path does, so that
+    /// `eval/episodic_return` shows the drop. Reports score the first evaluation at a step.
+    /// Turn off for frequent interventions.
+    pub eval_after_intervention: bool,
     /// Steps between logged losses and SPS.
     #[serde(deserialize_with = "steps::one")]
     #[schemars(with = "u64")]
@@ -143,6 +151,7 @@ impl Default for LoopConfig {
             eval_steps: 125_000,
             eval_episodes: 0,
             eval_envs: 1,
+            eval_after_intervention: true,
             log_every: 1_000,
             plasticity_every: 10_000,
             probe_size: 1024,

@@ -8,7 +8,8 @@ use super::HumanoidEnv;
 /// Repeats each action `repeat` times on a [`HumanoidEnv`]: rewards are summed, the repeat
 /// stops early when the episode terminates or is truncated, and the inner time limit keeps
 /// counting environment (not agent) steps, so an episode has at most 1000 / `repeat` agent
-/// steps. Episode statistics count agent steps. `reward_terms` and `sim_warnings` are those of
+/// steps. Episode statistics: the return summed over agent steps, the length in environment
+/// steps (the unit the FIRE paper and the `humanoid` binary count in). `reward_terms` and `sim_warnings` are those of
 /// the last inner step (warnings: summed).
 #[derive(Debug)]
 pub struct ActionRepeat {
@@ -87,9 +88,16 @@ impl ActionRepeat {
             }
         }
         total.info.sim_warnings = warnings;
+        // The inner environment's statistics, when its episode ended: their length counts
+        // environment steps.
+        let inner = total.info.episode;
         total.info.episode = self
             .tracker
-            .record(total.reward, total.terminated || total.truncated);
+            .record(total.reward, total.terminated || total.truncated)
+            .map(|ep| crate::EpisodeStats {
+                length: inner.map_or(ep.length, |e| e.length),
+                ..ep
+            });
         Ok(total)
     }
 }

@@ -14,8 +14,9 @@ use clap::Parser;
 use experiments::cli::{main_for, CommonArgs};
 use experiments::humanoid::HumanoidRunConfig;
 
-/// SAC (SimBa) on HumanoidBench H1 tasks with plasticity interventions. Step keys count
-/// environment steps (1M = 500k decisions with action repeat 2) and accept 250k, 1M. Flags
+/// SAC (SimBa) on HumanoidBench H1 tasks with plasticity interventions. Every step, in keys,
+/// flags, logs and checkpoints, counts environment steps (1M = 500k decisions with action
+/// repeat 2); step keys accept 250k, 1M and must be multiples of action_repeat. Flags
 /// and --set override --config, which overrides the FIRE paper's defaults (FIRE.md section 3).
 #[derive(Parser, Debug)]
 #[command(version, about)]

@@ -2,7 +2,7 @@
 //! by it, and abandoned as soon as a stop is requested.
 //!
 //! An evaluation is a pure function of the agent, the step and the level's offset: its
-//! environments are built for it, seeded from the evaluation stream of [`Seeds`] at the step.
+//! environments are built for it, seeded from the evaluation stream of [`Seeds`](crate::seeds::Seeds) at the step.
 //! That is what lets a stop abandon one (a long Atari evaluation would otherwise outlast the
 //! 30 s a cluster gives between SIGTERM and SIGKILL) and a resume redo it with the same
 //! result.
@@ -16,7 +16,6 @@ use super::step::{all_finite, Finite};
 use super::{EnvFactory, EnvPurpose};
 use crate::config::LoopConfig;
 use crate::levels::Shift;
-use crate::seeds::Seeds;
 use crate::StopSignal;
 
 /// Runs one evaluation of the agent at a step, observations shifted by an offset (it owns the
@@ -24,10 +23,11 @@ use crate::StopSignal;
 pub(super) type Evaluator<'a, A> =
     dyn Fn(&mut A, u64, Option<&[f32]>, StopSignal) -> Result<Option<f64>> + 'a;
 
-/// Mean raw return of the episodes an evaluation at `step` finished (NaN if none did), or
+/// Mean raw return of the episodes an evaluation seeded with `seed` (the evaluation stream of
+/// [`Seeds`](crate::seeds::Seeds) at the step) finished (NaN if none did), or
 /// `None` if `stop` was requested before it finished (polled before every vector step). Its
-/// own environments and generator (the evaluation stream of [`Seeds`]); `eval_envs`
-/// environments until `eval_steps` steps or `eval_episodes` episodes. Every observation the
+/// own environments and generator; `eval_envs` environments until `eval_steps` steps (in loop
+/// steps: `steps_per_decision` per decision) or `eval_episodes` episodes. Every observation the
 /// agent sees is shifted by `offset` (the current level's, in a run with levels). An episode
 /// cut by a non-finite step (see the loop's documentation) counts towards `eval_episodes` but
 /// not in the mean; if it did not end there, its environment is reset so that the agent never
@@ -36,8 +36,8 @@ pub(super) fn evaluate<A, E>(
     agent: &mut A,
     make_env: &EnvFactory<E>,
     cfg: &LoopConfig,
-    seeds: Seeds,
-    step: u64,
+    seed: u64,
+    steps_per_decision: u64,
     offset: Option<&[f32]>,
     stop: StopSignal,
 ) -> Result<Option<f64>>
@@ -52,7 +52,6 @@ where
         }
     };
     use rand::SeedableRng;
-    let seed = seeds.evaluation(step);
     let envs = (0..cfg.eval_envs)
         .map(|i| make_env(EnvPurpose::Evaluate, i, seed.wrapping_add(i as u64)))
         .collect::<Result<Vec<_>, _>>()?;
@@ -104,7 +103,7 @@ where
             "evaluation: the first observation of a new episode is not finite"
         );
         shift(&mut obs);
-        steps += cfg.eval_envs as u64;
+        steps += cfg.eval_envs as u64 * steps_per_decision;
     }
     Ok(Some(if scored > 0 {
         total / scored as f64

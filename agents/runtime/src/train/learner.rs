@@ -7,6 +7,10 @@
 //! the scheduled intervention, a level's end (its evaluation, `levels.csv` row, intervention
 //! and switch), logs and the periodic checkpoint. [`Learner::save`] writes a checkpoint.
 //!
+//! An evaluation at an intervention's step sees the network before it; with
+//! `eval_after_intervention` a second one at the same step (same seeds) sees it after, as the
+//! FIRE reference evaluates after reinitialising on resume, so curves show the drop.
+//!
 //! A stop during one of the step's evaluations ends the tick there ([`Tick::Stopped`]) and
 //! records what is left as a [`PendingTick`] in the loop state, so the checkpoint that follows
 //! holds it and [`Learner::resume_tick`] does exactly that rest on resume.
@@ -53,6 +57,8 @@ pub(super) struct Learner<'a, A: Agent, R> {
     pub(super) last_return: Option<f64>,
     pub(super) sps: (Instant, u64),
     pub(super) frames_per_step: u64,
+    /// Loop steps per decision (see [`Setup`](super::Setup)).
+    pub(super) steps_per_decision: u64,
     pub(super) action_dim: usize,
     pub(super) eval_extras: Option<Box<EvalExtras>>,
     /// Runs one evaluation (it owns the environment factory).
@@ -92,8 +98,21 @@ enum Resume {
     /// In the periodic evaluation; the plasticity metrics the schedule reads next (as
     /// `f64::to_bits`, so NaN and every value survive JSON exactly).
     Evaluation { metrics: Vec<(String, u64)> },
+    /// In the evaluation right after the scheduled intervention (which is done).
+    AfterIntervention,
     /// In the evaluation at a level's end; whether the schedule intervened at this step.
     LevelEnd { intervened: bool },
+    /// In the evaluation right after the intervention at the end of `level` (the intervention
+    /// and the switch to the next level are done; it evaluates on `level`, as the evaluation
+    /// before it did).
+    AfterLevelIntervention { level: u64 },
+}
+
+/// Whether a part of a tick went on or a stop abandoned its evaluation.
+enum Flow<T> {
+    Go(T),
+    /// Stopped; resume there.
+    Pause(Resume),
 }
 
 /// Whether a multiple of `every` lies in `(step - stride, step]`.
@@ -128,7 +147,7 @@ impl<A: Agent, R: Replay<Elem = A::Elem>> Learner<'_, A, R> {
 
     /// The replay ratio's rate limiter for the run as it stands.
     pub(super) fn rate(&self) -> RateLimiter {
-        RateLimiter::new(self.cfg.replay_ratio, &self.state)
+        RateLimiter::new(self.cfg.replay_ratio, self.steps_per_decision, &self.state)
     }
 
     /// How the agent acts at the current step.
@@ -173,7 +192,7 @@ impl<A: Agent, R: Replay<Elem = A::Elem>> Learner<'_, A, R> {
             }
             if let Some(ep) = t.info.episode {
                 if let Some(plan) = &self.levels {
-                    let at = self.state.step + msg.transitions.len() as u64;
+                    let at = self.state.step + self.stride_of(msg);
                     self.state.level.record(plan, ep.episode_return, at);
                 }
                 self.state.episodes += 1;
@@ -184,8 +203,13 @@ impl<A: Agent, R: Replay<Elem = A::Elem>> Learner<'_, A, R> {
                     .scalar("charts/episodic_length", ep.length as f64, self.state.step)?;
             }
         }
-        self.state.step += msg.transitions.len() as u64;
+        self.state.step += self.stride_of(msg);
         Ok(())
+    }
+
+    /// Loop steps a message covers.
+    fn stride_of(&self, msg: &StepMsg<A::Elem>) -> u64 {
+        msg.transitions.len() as u64 * self.steps_per_decision
     }
 
     /// Everything after new data: updates, the agent's periodic work, diagnostics, schedule,
@@ -265,8 +289,8 @@ impl<A: Agent, R: Replay<Elem = A::Elem>> Learner<'_, A, R> {
         Ok(latest)
     }
 
-    /// The step's work from `at` on: the evaluation, the scheduled intervention, a level's
-    /// end, logs, the checkpoint.
+    /// The step's work from `at` on: the evaluation, the scheduled intervention (and the
+    /// evaluation after it), a level's end, logs, the checkpoint.
     fn finish(
         &mut self,
         stride: u64,
@@ -275,13 +299,15 @@ impl<A: Agent, R: Replay<Elem = A::Elem>> Learner<'_, A, R> {
     ) -> Result<Tick> {
         let cfg = self.cfg;
         let step = self.state.step;
-        let mut intervened = match at {
+        let level = self.state.level.level;
+        // Whether the weights changed at this step, and whether a level's end is still to do.
+        let (mut intervened, level_left) = match at {
             Resume::Evaluation { metrics } => {
                 // Evaluation at an intervention's step sees the network before it, as the FIRE
                 // reference evaluates, saves at the midpoint and intervenes on resuming.
                 if cfg.eval_every > 0
                     && crossed(step, stride, cfg.eval_every)
-                    && self.evaluate_and_log(step)?.is_none()
+                    && self.evaluate_and_log(step, level, true)?.is_none()
                 {
                     let at = Resume::Evaluation { metrics };
                     return Ok(self.pause(PendingTick { stride, at }));
@@ -294,16 +320,30 @@ impl<A: Agent, R: Replay<Elem = A::Elem>> Learner<'_, A, R> {
                     && self.scheduler.due(step, |name| latest.get(name).copied());
                 if due {
                     self.intervene()?;
+                    if let Flow::Pause(at) = self.evaluate_after_intervention(step, None)? {
+                        return Ok(self.pause(PendingTick { stride, at }));
+                    }
                 }
-                due
+                (due, true)
             }
-            Resume::LevelEnd { intervened } => intervened,
+            Resume::AfterIntervention => {
+                if let Flow::Pause(at) = self.evaluate_after_intervention(step, None)? {
+                    return Ok(self.pause(PendingTick { stride, at }));
+                }
+                (true, true)
+            }
+            Resume::LevelEnd { intervened } => (intervened, true),
+            Resume::AfterLevelIntervention { level } => {
+                if let Flow::Pause(at) = self.evaluate_after_intervention(step, Some(level))? {
+                    return Ok(self.pause(PendingTick { stride, at }));
+                }
+                (true, false)
+            }
         };
-        match self.finish_level(step, intervened)? {
-            Some(level_intervened) => intervened |= level_intervened,
-            None => {
-                let at = Resume::LevelEnd { intervened };
-                return Ok(self.pause(PendingTick { stride, at }));
+        if level_left {
+            match self.finish_level(step, intervened)? {
+                Flow::Go(level_intervened) => intervened |= level_intervened,
+                Flow::Pause(at) => return Ok(self.pause(PendingTick { stride, at })),
             }
         }
         if crossed(step, stride, cfg.log_every) {
@@ -326,6 +366,26 @@ impl<A: Agent, R: Replay<Elem = A::Elem>> Learner<'_, A, R> {
         }
         self.progress.update(step, self.last_return);
         Ok(Tick::Done { intervened })
+    }
+
+    /// With `eval_after_intervention`, the evaluation right after an intervention: after a
+    /// level's intervention on `level` (the level just finished, which its closing evaluation
+    /// scored), after a scheduled one on the current level if evaluations are on
+    /// (`eval_every`); with the seeds of the evaluation before it, logged at the same step.
+    /// Not remembered as the step's score (a level's end scores the network it trained).
+    fn evaluate_after_intervention(&mut self, step: u64, level: Option<u64>) -> Result<Flow<()>> {
+        let evaluating = level.is_some() || self.cfg.eval_every > 0;
+        if !(evaluating && self.cfg.eval_after_intervention) {
+            return Ok(Flow::Go(()));
+        }
+        let on = level.unwrap_or(self.state.level.level);
+        Ok(match self.evaluate_and_log(step, on, false)? {
+            Some(_) => Flow::Go(()),
+            None => Flow::Pause(match level {
+                None => Resume::AfterIntervention,
+                Some(level) => Resume::AfterLevelIntervention { level },
+            }),
+        })
     }
 
     /// Records `pending` for the checkpoint the stop writes next.
@@ -386,27 +446,28 @@ impl<A: Agent, R: Replay<Elem = A::Elem>> Learner<'_, A, R> {
 
     /// At the end of a level: its greedy evaluation (the one at this step if there was one),
     /// its `levels.csv` row, then at a switch the level intervention (unless the schedule
-    /// already intervened at this step) and the next level. Returns whether it intervened, or
-    /// `None` if a stop abandoned the evaluation (nothing else is done then).
-    fn finish_level(&mut self, step: u64, intervened: bool) -> Result<Option<bool>> {
+    /// already intervened at this step), the next level, and the evaluation after the
+    /// intervention (on the level just finished). Returns whether it intervened, or where a
+    /// stop abandoned an evaluation.
+    fn finish_level(&mut self, step: u64, intervened: bool) -> Result<Flow<bool>> {
         let Some(plan) = self.levels.clone() else {
-            return Ok(Some(false));
+            return Ok(Flow::Go(false));
         };
         let level = self.state.level.level;
         if step < plan.end_of(level) {
-            return Ok(Some(false));
+            return Ok(Flow::Go(false));
         }
         let eval_return = match self.last_eval {
             Some((at, score)) if at == step => score,
-            _ => match self.evaluate_and_log(step)? {
+            _ => match self.evaluate_and_log(step, level, true)? {
                 Some(score) => score,
-                None => return Ok(None),
+                None => return Ok(Flow::Pause(Resume::LevelEnd { intervened })),
             },
         };
         let (row, next) = self.state.level.finish(&plan, eval_return);
         self.log.level_row(&row)?;
         if level + 1 >= plan.levels() {
-            return Ok(Some(false));
+            return Ok(Flow::Go(false));
         }
         self.progress.println(&format!(
             "step {step}: level {level} done (greedy return {eval_return:.1}); level {} starts",
@@ -417,20 +478,25 @@ impl<A: Agent, R: Replay<Elem = A::Elem>> Learner<'_, A, R> {
             self.intervene()?;
         }
         self.state.level = next;
-        Ok(Some(intervene))
+        if intervene {
+            if let Flow::Pause(at) = self.evaluate_after_intervention(step, Some(level))? {
+                return Ok(Flow::Pause(at));
+            }
+        }
+        Ok(Flow::Go(intervene))
     }
 
-    /// Evaluates at `step` (with the current level's offset) and logs the score; `None`, and
-    /// nothing logged, if a stop abandoned it.
-    fn evaluate_and_log(&mut self, step: u64) -> Result<Option<f64>> {
-        let offset = self
-            .levels
-            .as_ref()
-            .map(|plan| plan.offset(self.state.level.level));
+    /// Evaluates at `step` with `level`'s offset (in a run with levels) and logs the score;
+    /// `remember` keeps it as the step's score for a level's end. `None`, and nothing logged,
+    /// if a stop abandoned it.
+    fn evaluate_and_log(&mut self, step: u64, level: u64, remember: bool) -> Result<Option<f64>> {
+        let offset = self.levels.as_ref().map(|plan| plan.offset(level));
         let Some(score) = (self.evaluator)(&mut self.agent, step, offset, self.stop)? else {
             return Ok(None);
         };
-        self.last_eval = Some((step, score));
+        if remember {
+            self.last_eval = Some((step, score));
+        }
         self.log.scalar("eval/episodic_return", score, step)?;
         if let Some(extras) = &self.eval_extras {
             for (tag, value) in extras(score) {
@@ -500,11 +566,14 @@ mod tests {
         let text = serde_json::to_string(&pending).unwrap();
         let back: PendingTick = serde_json::from_str(&text).unwrap();
         assert_eq!(back, pending, "{text}");
-        let level = PendingTick {
-            stride: 1,
-            at: Resume::LevelEnd { intervened: true },
-        };
-        let text = serde_json::to_string(&level).unwrap();
-        assert_eq!(serde_json::from_str::<PendingTick>(&text).unwrap(), level);
+        for at in [
+            Resume::LevelEnd { intervened: true },
+            Resume::AfterIntervention,
+            Resume::AfterLevelIntervention { level: 3 },
+        ] {
+            let pending = PendingTick { stride: 1, at };
+            let text = serde_json::to_string(&pending).unwrap();
+            assert_eq!(serde_json::from_str::<PendingTick>(&text).unwrap(), pending);
+        }
     }
 }

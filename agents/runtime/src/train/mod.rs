@@ -105,8 +105,14 @@ pub struct Setup<A: Agent, E, R> {
     pub replay: R,
     /// Builds environments.
     pub make_env: Box<EnvFactory<E>>,
-    /// Emulator frames (or physics steps) per agent step, for the logs' frame column.
+    /// Emulator frames (or physics steps) per loop step, for the logs' frame column.
     pub frames_per_step: u64,
+    /// Loop steps one decision (one transition of one environment) counts: 1 where the
+    /// protocol counts decisions (Atari's agent steps, classic control), the action repeat
+    /// where it counts environment steps (HumanoidBench, as the FIRE paper does). Every step
+    /// a user reads or writes (keys, logs, events, checkpoints) is in loop steps; the replay
+    /// ratio stays updates per decision.
+    pub steps_per_decision: u64,
     /// Extra scalars from an evaluation's mean return (e.g. a success rate).
     pub eval_extras: Option<Box<EvalExtras>>,
     /// Continual levels (see [`crate::levels`]); `None` for an ordinary run.
@@ -197,8 +203,11 @@ where
         .map(|i| make_env(EnvPurpose::Train, i, seeds.environment(i)))
         .collect::<Result<Vec<_>, _>>()?;
     let action_dim = envs[0].action_space().dim();
+    let spd = setup.steps_per_decision;
+    ensure!(spd >= 1, "steps_per_decision must be at least 1");
     let evaluator = move |agent: &mut A, step: u64, offset: Option<&[f32]>, stop: StopSignal| {
-        evaluate::evaluate(agent, &*make_env, cfg, seeds, step, offset, stop)
+        let seed = seeds.evaluation(step);
+        evaluate::evaluate(agent, &*make_env, cfg, seed, spd, offset, stop)
     };
     let metrics = setup.agent.plasticity_metrics();
     let mut agent = setup.agent;
@@ -277,6 +286,7 @@ where
         final_envs: None,
         last_return: None,
         frames_per_step: setup.frames_per_step,
+        steps_per_decision: spd,
         action_dim,
         eval_extras: setup.eval_extras,
         evaluator: Box::new(evaluator),

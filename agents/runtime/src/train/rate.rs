@@ -12,8 +12,10 @@ use super::LoopState;
 /// Updates allowed per step, counted from the end of the warm-up.
 #[derive(Clone, Copy, Debug, PartialEq)]
 pub(super) struct RateLimiter {
-    /// Gradient updates per agent step (`replay_ratio`).
+    /// Gradient updates per decision (`replay_ratio`).
     ratio: f64,
+    /// Loop steps per decision (the setup's `steps_per_decision`).
+    steps_per_decision: u64,
     /// Steps before which actions are random and nothing is learned.
     warmup_until: u64,
     /// Updates done when that warm-up began: the count starts there.
@@ -21,19 +23,22 @@ pub(super) struct RateLimiter {
 }
 
 impl RateLimiter {
-    /// The limiter of a run in `state` with `replay_ratio` `ratio`.
-    pub(super) fn new(ratio: f64, state: &LoopState) -> Self {
+    /// The limiter of a run in `state` with `replay_ratio` `ratio` and `steps_per_decision`.
+    pub(super) fn new(ratio: f64, steps_per_decision: u64, state: &LoopState) -> Self {
         Self {
             ratio,
+            steps_per_decision,
             warmup_until: state.warmup_until,
             updates_before_warmup: state.updates_before_warmup,
         }
     }
 
-    /// Updates the replay ratio allows once `step` steps are done.
+    /// Updates the replay ratio allows once `step` steps are done. Decisions are counted
+    /// first (an integer division), so a ratio per decision never meets a rounded ratio per
+    /// environment step (2 updates per decision at action repeat 3 is not 0.666... per step).
     pub(super) fn due(&self, step: u64) -> u64 {
-        self.updates_before_warmup
-            + (step.saturating_sub(self.warmup_until) as f64 * self.ratio) as u64
+        let decisions = step.saturating_sub(self.warmup_until) / self.steps_per_decision;
+        self.updates_before_warmup + (decisions as f64 * self.ratio) as u64
     }
 
     /// How the agent acts at `step`: at random during the warm-up, then training.
@@ -60,6 +65,7 @@ mod tests {
     fn limiter(ratio: f64, warmup_until: u64, updates_before_warmup: u64) -> RateLimiter {
         RateLimiter {
             ratio,
+            steps_per_decision: 1,
             warmup_until,
             updates_before_warmup,
         }
@@ -78,6 +84,19 @@ mod tests {
         let r = limiter(2.0, 5_000, 700);
         assert_eq!(r.due(4_000), 700);
         assert_eq!(r.due(5_010), 720);
+    }
+
+    #[test]
+    fn a_ratio_per_decision_counts_decisions_when_a_decision_is_several_steps() {
+        // Action repeat 3, two updates per decision: 3 steps are one decision, 2 updates.
+        let r = RateLimiter {
+            steps_per_decision: 3,
+            ..limiter(2.0, 300, 0)
+        };
+        assert_eq!(r.due(300), 0);
+        assert_eq!(r.due(302), 0, "not yet a whole decision");
+        assert_eq!(r.due(303), 2);
+        assert_eq!(r.due(300 + 3 * 1_000_000), 2_000_000);
     }
 
     #[test]
@@ -102,7 +121,7 @@ mod tests {
             "warmup_until": 2_500, "updates_before_warmup": 40,
         }))
         .unwrap();
-        let r = RateLimiter::new(0.5, &state);
+        let r = RateLimiter::new(0.5, 1, &state);
         assert_eq!(r, limiter(0.5, 2_500, 40));
         assert_eq!(r.due(state.step), 290);
     }

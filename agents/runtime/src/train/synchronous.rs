@@ -47,6 +47,8 @@ where
         }
     };
     let snapshot = |vec: &mut VecEnv<E>| env_states(cfg, vec);
+    // Loop steps one vector step covers.
+    let stride = cfg.envs as u64 * learner.steps_per_decision;
     // A resume with the replay and the environments' states continues the episodes in
     // flight (replay already holds their beginnings); otherwise new episodes start, seeded by
     // the step. Environments hold raw observations: the level's offset is the loop's. The
@@ -87,7 +89,7 @@ where
             plan.shift(level, &mut obs);
             plan.shift(level, &mut msg.next_parts);
             plan.shift(level, &mut msg.reset_parts);
-            let after = learner.state.step + cfg.envs as u64;
+            let after = learner.state.step + stride;
             if after >= plan.end_of(level) && level + 1 < plan.levels() {
                 // The switch: episodes in flight end here as truncated (their last
                 // observation, with the old offset, is in `next_parts`), and every environment
@@ -101,7 +103,7 @@ where
             }
         }
         learner.ingest(&msg)?;
-        if learner.tick(cfg.envs as u64, &mut || snapshot(&mut vec))? == Tick::Stopped {
+        if learner.tick(stride, &mut || snapshot(&mut vec))? == Tick::Stopped {
             break;
         }
     }

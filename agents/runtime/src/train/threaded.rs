@@ -163,6 +163,7 @@ where
             rng: learner.seeds.actor(index),
             part_len,
             max_lead: cfg.max_lead_updates,
+            steps_per_decision: learner.steps_per_decision,
             fault,
         };
         let (tx, shared) = (tx.clone(), shared.clone());
@@ -202,7 +203,7 @@ where
                 Ok(msg) => msg?,
                 Err(_) => bail!("actors sent no step for 300 s"),
             };
-            let stride = msg.transitions.len() as u64;
+            let stride = msg.transitions.len() as u64 * learner.steps_per_decision;
             learner.ingest(&msg)?;
             let intervened = match learner.tick(stride, &mut || None)? {
                 Tick::Done { intervened } => intervened,
@@ -246,6 +247,8 @@ struct Actor<E: FlatEnv, P> {
     rng: ChaCha8Rng,
     part_len: usize,
     max_lead: u64,
+    /// Loop steps each environment's decision counts.
+    steps_per_decision: u64,
     fault: Option<u64>,
 }
 
@@ -258,7 +261,7 @@ where
         shared: &Shared,
         tx: &crossbeam_channel::Sender<Result<StepMsg<E::Elem>>>,
     ) -> Result<()> {
-        let n = self.vec.len() as u64;
+        let n = self.vec.len() as u64 * self.steps_per_decision;
         let mut version = 0;
         while !shared.stop.load(Ordering::SeqCst) {
             // The rate limiter: wait while too far ahead of the updates done.
@@ -332,7 +335,7 @@ mod tests {
         let counters = Counters {
             sent: 0,
             updates: 0,
-            rate: RateLimiter::new(1.0, &state),
+            rate: RateLimiter::new(1.0, 1, &state),
         };
         Shared::new(counters, weights)
     }
