@@ -210,7 +210,15 @@ fn config_levels(dir: &Path) -> (Option<u64>, Option<u64>) {
         Some(toml::Value::String(s)) => runs::parse_step(s).ok(),
         _ => None,
     };
-    (get("levels"), get("level_steps"))
+    // A sequence of games (`minatar --games`): one level per game.
+    let games = match table.as_ref().and_then(|t| t.get("games")) {
+        Some(toml::Value::Array(a)) if a.len() > 1 => Some(a.len() as u64),
+        _ => None,
+    };
+    (
+        get("levels").filter(|&n| n > 1).or(games),
+        get("level_steps").or_else(|| get("game_steps")),
+    )
 }
 
 /// Reads the `levels.csv` of every run in `data` that has levels.
@@ -218,7 +226,11 @@ pub fn collect(data: &Data) -> Levels {
     let mut out = Levels::default();
     let mut finished: Vec<((Domain, String), String, u64, LevelRun)> = Vec::new();
     for (i, r) in data.runs.iter().enumerate() {
-        let path = r.dir.join("levels.csv");
+        // A sequence of games writes the same rows, with the game's name, to `games.csv`.
+        let path = match r.dir.join("games.csv") {
+            games if games.exists() => games,
+            _ => r.dir.join("levels.csv"),
+        };
         let (levels, level_steps) = config_levels(&r.dir);
         if !path.exists() {
             if let Some(n) = levels.filter(|&n| n > 1) {

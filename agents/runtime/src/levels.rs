@@ -19,6 +19,13 @@
 //!
 //! The level is part of the checkpointed loop state and the offsets are drawn again from the
 //! seed, so a resume in the middle of a level continues with the same level and offsets.
+//!
+//! **Task sequences.** The same machinery runs a sequence of *tasks* instead of offsets
+//! ([`LevelPlan::tasks`]: continual MinAtar's games): no observation changes, the loop moves
+//! every environment to the next task with [`FlatEnv::set_phase`](envs::vector::FlatEnv)
+//! at a switch (and evaluation environments to the current one), every training episode's
+//! return is also logged as `charts/episodic_return/<task>`, and the rows go to `games.csv`
+//! (`levels.csv` with the task's name after the level).
 
 use anyhow::{ensure, Result};
 use rand::Rng;
@@ -159,14 +166,23 @@ impl LevelKeys {
     }
 }
 
-/// A run's levels: how long each is, its offsets, and whether a switch intervenes.
+/// A run's levels: how long each is, what changes at a switch (an offset on the
+/// observations, or the task), and whether a switch intervenes.
 #[derive(Clone, Debug, PartialEq)]
 pub struct LevelPlan {
     levels: u64,
     level_steps: u64,
-    /// `[levels][obs_dim]`; row 0 is zero.
-    offsets: Vec<Vec<f32>>,
+    change: Change,
     intervene: bool,
+}
+
+/// What a level switch changes.
+#[derive(Clone, Debug, PartialEq)]
+enum Change {
+    /// `[levels][obs_dim]` offsets added to every observation; row 0 is zero.
+    Offsets(Vec<Vec<f32>>),
+    /// One task (environment phase) per level, by name.
+    Tasks(Vec<String>),
 }
 
 impl LevelPlan {
@@ -186,8 +202,34 @@ impl LevelPlan {
         Self {
             levels,
             level_steps,
-            offsets,
+            change: Change::Offsets(offsets),
             intervene,
+        }
+    }
+
+    /// A sequence of tasks, one per level, `level_steps` each: the observations stay as they
+    /// are and the environments move to level `k`'s task ([`FlatEnv::set_phase`] with `k`).
+    ///
+    /// [`FlatEnv::set_phase`]: envs::vector::FlatEnv::set_phase
+    pub fn tasks(names: Vec<String>, level_steps: u64, intervene: bool) -> Self {
+        Self {
+            levels: names.len() as u64,
+            level_steps,
+            change: Change::Tasks(names),
+            intervene,
+        }
+    }
+
+    /// Whether switches move observations by an offset (rather than change the task).
+    pub fn shifts(&self) -> bool {
+        matches!(self.change, Change::Offsets(_))
+    }
+
+    /// Level `level`'s task name, in a sequence of tasks.
+    pub fn task(&self, level: u64) -> Option<&str> {
+        match &self.change {
+            Change::Tasks(names) => names.get(level as usize).map(String::as_str),
+            Change::Offsets(_) => None,
         }
     }
 
@@ -217,14 +259,20 @@ impl LevelPlan {
         self.end_of(level) - (self.level_steps / 10).max(1)
     }
 
-    /// `level`'s offset, one value per observation dimension.
-    pub fn offset(&self, level: u64) -> &[f32] {
-        &self.offsets[level as usize]
+    /// `level`'s offset, one value per observation dimension (`None` in a sequence of tasks).
+    pub fn offset(&self, level: u64) -> Option<&[f32]> {
+        match &self.change {
+            Change::Offsets(offsets) => Some(&offsets[level as usize]),
+            Change::Tasks(_) => None,
+        }
     }
 
-    /// Adds `level`'s offset to every row of `rows` (`[n, obs_dim]`).
+    /// Adds `level`'s offset to every row of `rows` (`[n, obs_dim]`); nothing in a sequence
+    /// of tasks.
     pub fn shift<T: Shift>(&self, level: u64, rows: &mut [T]) {
-        shift_rows(rows, self.offset(level));
+        if let Some(offset) = self.offset(level) {
+            shift_rows(rows, offset);
+        }
     }
 }
 
@@ -267,11 +315,13 @@ fn normal(rng: &mut ChaCha8Rng) -> f64 {
     (-2.0 * u1.ln()).sqrt() * (std::f64::consts::TAU * u2).cos()
 }
 
-/// One finished level, as `levels.csv` holds it.
+/// One finished level, as `levels.csv` (or, in a sequence of tasks, `games.csv`) holds it.
 #[derive(Clone, Debug, PartialEq)]
 pub struct LevelRow {
     /// The level (0-based).
     pub level: u64,
+    /// Its task, in a sequence of tasks (`games.csv`'s second column).
+    pub task: Option<String>,
     /// Its first step count.
     pub start_step: u64,
     /// The step count at its end.
@@ -288,11 +338,27 @@ pub struct LevelRow {
 pub const LEVELS_CSV_HEADER: &str =
     "level,start_step,end_step,return_mean,return_final,eval_return";
 
+/// `games.csv`'s header: `levels.csv`'s with the task's name after the level.
+pub const GAMES_CSV_HEADER: &str =
+    "level,game,start_step,end_step,return_mean,return_final,eval_return";
+
 impl LevelRow {
-    /// The row as a line of `levels.csv` (without the newline).
+    /// The file the row goes to, with its header: `levels.csv`, or `games.csv` for a task.
+    pub fn file(&self) -> (&'static str, &'static str) {
+        match self.task {
+            None => ("levels.csv", LEVELS_CSV_HEADER),
+            Some(_) => ("games.csv", GAMES_CSV_HEADER),
+        }
+    }
+
+    /// The row as a line of its file (without the newline).
     pub fn csv_line(&self) -> String {
+        let task = match &self.task {
+            Some(name) => format!("{name},"),
+            None => String::new(),
+        };
         format!(
-            "{},{},{},{},{},{}",
+            "{},{task}{},{},{},{},{}",
             self.level,
             self.start_step,
             self.end_step,
@@ -328,6 +394,7 @@ impl LevelProgress {
         let mean = |(sum, n): (f64, u64)| if n > 0 { sum / n as f64 } else { f64::NAN };
         let row = LevelRow {
             level: self.level,
+            task: plan.task(self.level).map(str::to_owned),
             start_step: self.level * plan.level_steps,
             end_step: plan.end_of(self.level),
             return_mean: mean(self.returns),
@@ -434,14 +501,18 @@ mod tests {
             "same seed, same offsets"
         );
         assert_ne!(a.offset(1), k.plan(Seeds::new(8), 3).unwrap().offset(1));
-        assert_eq!(a.offset(0), [0.0; 3]);
+        assert_eq!(a.offset(0).unwrap(), [0.0; 3]);
         for level in 1..4 {
-            assert!(a.offset(level).iter().all(|&o| o != 0.0 && o.is_finite()));
+            assert!(a
+                .offset(level)
+                .unwrap()
+                .iter()
+                .all(|&o| o != 0.0 && o.is_finite()));
         }
         assert_ne!(a.offset(1), a.offset(2), "each level its own offset");
         let mut rows = vec![1.0f32, 2.0, 3.0, 4.0, 5.0, 6.0];
         a.shift(2, &mut rows);
-        let o = a.offset(2);
+        let o = a.offset(2).unwrap();
         assert_eq!(
             rows,
             [
@@ -463,12 +534,42 @@ mod tests {
     #[test]
     fn offsets_have_the_asked_spread() {
         let plan = LevelPlan::draw(2, 1, 2.0, 20_000, false, &mut Seeds::new(3).levels());
-        let xs: Vec<f64> = plan.offset(1).iter().map(|&x| f64::from(x)).collect();
+        let xs: Vec<f64> = plan
+            .offset(1)
+            .unwrap()
+            .iter()
+            .map(|&x| f64::from(x))
+            .collect();
         let n = xs.len() as f64;
         let mean = xs.iter().sum::<f64>() / n;
         let sd = (xs.iter().map(|x| (x - mean).powi(2)).sum::<f64>() / (n - 1.0)).sqrt();
         assert!(mean.abs() < 4.0 * 2.0 / n.sqrt(), "mean {mean}");
         assert!((sd - 2.0).abs() < 0.06, "sd {sd}");
+    }
+
+    #[test]
+    fn a_sequence_of_tasks_shifts_nothing_and_names_its_rows() {
+        let names = ["SpaceInvaders", "Asterix", "Seaquest"]
+            .map(String::from)
+            .to_vec();
+        let plan = LevelPlan::tasks(names, 500, true);
+        assert_eq!((plan.levels(), plan.end_of(1)), (3, 1_000));
+        assert!(!plan.shifts() && plan.offset(1).is_none());
+        assert_eq!(plan.task(2), Some("Seaquest"));
+        assert_eq!(plan.task(3), None);
+        let mut rows = [0u8, 1, 1, 0];
+        plan.shift(2, &mut rows);
+        assert_eq!(rows, [0, 1, 1, 0]);
+        let p = LevelProgress {
+            level: 1,
+            ..LevelProgress::default()
+        };
+        let (row, next) = p.finish(&plan, 7.5);
+        assert_eq!(row.file(), ("games.csv", GAMES_CSV_HEADER));
+        assert_eq!(row.csv_line(), "1,Asterix,500,1000,NaN,NaN,7.5");
+        assert_eq!(next.level, 2);
+        let header_columns = GAMES_CSV_HEADER.split(',').count();
+        assert_eq!(row.csv_line().split(',').count(), header_columns);
     }
 
     #[test]

@@ -11,7 +11,7 @@ use crate::{io, Result};
 
 /// One TensorBoard writer per run directory plus `metrics.csv` (`step,frames,tag,value`),
 /// `interventions.jsonl` and, for runs with levels, `levels.csv` (one row per finished level,
-/// [`crate::levels::LevelRow`]). Appends when a run resumes.
+/// [`crate::levels::LevelRow`]; `games.csv` in a sequence of tasks). Appends when a run resumes.
 pub struct MetricsLogger {
     tensorboard: EventWriter,
     csv: BufWriter<File>,
@@ -42,6 +42,9 @@ impl MetricsLogger {
             // A level's row is written at its end step, before the checkpoint of that step.
             keep_lines_up_to(&levels_path, step, |line| {
                 line.split(',').nth(2).and_then(|s| s.parse().ok())
+            })?;
+            keep_lines_up_to(&dir.join("games.csv"), step, |line| {
+                line.split(',').nth(3).and_then(|s| s.parse().ok())
             })?;
             keep_lines_up_to(&csv_path, step, |line| {
                 line.split(',').next().and_then(|s| s.parse().ok())
@@ -83,27 +86,29 @@ impl MetricsLogger {
         })
     }
 
-    /// Appends one finished level to `levels.csv` (created with its header).
+    /// Appends one finished level to `levels.csv`, or in a sequence of tasks to `games.csv`
+    /// (created with its header).
     pub fn level_row(&mut self, row: &crate::levels::LevelRow) -> Result<()> {
-        let path = &self.levels_path;
-        let writer = match &mut self.levels {
-            Some(w) => w,
-            None => {
-                let new = std::fs::metadata(path)
-                    .map(|m| m.len() == 0)
-                    .unwrap_or(true);
-                let file = OpenOptions::new()
-                    .create(true)
-                    .append(true)
-                    .open(path)
-                    .map_err(io(path))?;
-                let mut w = BufWriter::new(file);
-                if new {
-                    writeln!(w, "{}", crate::levels::LEVELS_CSV_HEADER).map_err(io(path))?;
-                }
-                self.levels.insert(w)
+        let (name, header) = row.file();
+        if self.levels.is_none() {
+            self.levels_path = self.levels_path.with_file_name(name);
+            let path = &self.levels_path;
+            let new = std::fs::metadata(path)
+                .map(|m| m.len() == 0)
+                .unwrap_or(true);
+            let file = OpenOptions::new()
+                .create(true)
+                .append(true)
+                .open(path)
+                .map_err(io(path))?;
+            let mut w = BufWriter::new(file);
+            if new {
+                writeln!(w, "{header}").map_err(io(path))?;
             }
-        };
+            self.levels = Some(w);
+        }
+        let path = &self.levels_path;
+        let writer = self.levels.as_mut().expect("opened above");
         writeln!(writer, "{}", row.csv_line()).map_err(io(path))
     }
 

@@ -63,6 +63,15 @@ pub trait FlatEnv: Send {
         None
     }
 
+    /// Moves to phase `phase` of a continual protocol whose phases change the task itself
+    /// (MinAtar's game sequence): the next reset starts an episode of that phase's task. The
+    /// loop calls it before the first reset, at every switch and on evaluation environments;
+    /// setting the current phase again changes nothing. Environments with one task ignore it.
+    fn set_phase(&mut self, phase: u64) -> Result<()> {
+        let _ = phase;
+        Ok(())
+    }
+
     /// Restores what [`save_state`](Self::save_state) returned and writes the current
     /// observation into `obs`; afterwards the environment steps exactly as the saved one would.
     fn load_state(&mut self, state: &[u8], obs: &mut [Self::Elem]) -> Result<()> {
@@ -209,6 +218,11 @@ impl<E: FlatEnv> VecEnv<E> {
         }
         self.for_each_env(|i, (env, row, _, _)| env.load_state(&states[i], row))?;
         Ok(&self.obs)
+    }
+
+    /// Moves every environment to `phase` (see [`FlatEnv::set_phase`]).
+    pub fn set_phase(&mut self, phase: u64) -> Result<()> {
+        self.envs.iter_mut().try_for_each(|e| e.set_phase(phase))
     }
 
     /// Steps every environment with its action row (`actions` is `[n, action_dim]`),

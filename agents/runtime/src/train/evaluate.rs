@@ -21,14 +21,23 @@ use crate::StopSignal;
 /// Runs one evaluation of the agent at a step, observations shifted by an offset (it owns the
 /// environment factory); `None` when the stop signal's flag abandoned it.
 pub(super) type Evaluator<'a, A> =
-    dyn Fn(&mut A, u64, Option<&[f32]>, StopSignal) -> Result<Option<f64>> + 'a;
+    dyn Fn(&mut A, u64, Level<'_>, StopSignal) -> Result<Option<f64>> + 'a;
+
+/// The level an evaluation plays: its observation offset (levels of offsets) and its phase
+/// ([`FlatEnv::set_phase`]: the task, in a sequence of tasks; 0 otherwise).
+#[derive(Clone, Copy, Debug, Default)]
+pub(super) struct Level<'a> {
+    pub(super) offset: Option<&'a [f32]>,
+    pub(super) phase: u64,
+}
 
 /// Mean raw return of the episodes an evaluation seeded with `seed` (the evaluation stream of
 /// [`Seeds`](crate::seeds::Seeds) at the step) finished (NaN if none did), or
 /// `None` if `stop` was requested before it finished (polled before every vector step). Its
 /// own environments and generator; `eval_envs` environments until `eval_steps` steps (in loop
 /// steps: `steps_per_decision` per decision) or `eval_episodes` episodes. Every observation the
-/// agent sees is shifted by `offset` (the current level's, in a run with levels). An episode
+/// agent sees is shifted by `level.offset` (the current level's, in a run with levels), and
+/// its environments play `level.phase`. An episode
 /// cut by a non-finite step (see the loop's documentation) counts towards `eval_episodes` but
 /// not in the mean; if it did not end there, its environment is reset so that the agent never
 /// acts on the broken observation.
@@ -38,7 +47,7 @@ pub(super) fn evaluate<A, E>(
     cfg: &LoopConfig,
     seed: u64,
     steps_per_decision: u64,
-    offset: Option<&[f32]>,
+    level: Level<'_>,
     stop: StopSignal,
 ) -> Result<Option<f64>>
 where
@@ -47,7 +56,7 @@ where
     E: FlatEnv<Elem = A::Elem>,
 {
     let shift = |obs: &mut [A::Elem]| {
-        if let Some(offset) = offset {
+        if let Some(offset) = level.offset {
             crate::levels::shift_rows(obs, offset);
         }
     };
@@ -56,6 +65,7 @@ where
         .map(|i| make_env(EnvPurpose::Evaluate, i, seed.wrapping_add(i as u64)))
         .collect::<Result<Vec<_>, _>>()?;
     let mut vec = VecEnv::new(envs, 1)?;
+    vec.set_phase(level.phase)?;
     let mut rng = ChaCha8Rng::seed_from_u64(seed);
     let obs_len = vec.obs_len();
     let mut obs = vec.reset(Some(seed))?.to_vec();

@@ -27,7 +27,7 @@ use replay::{NStep, Replay};
 use serde::{Deserialize, Serialize};
 use tch::Tensor;
 
-use super::evaluate::Evaluator;
+use super::evaluate::{Evaluator, Level};
 use super::rate::RateLimiter;
 use super::step::{all_finite, Finite, StepMsg};
 use super::{EvalExtras, LoopState};
@@ -199,6 +199,14 @@ impl<A: Agent, R: Replay<Elem = A::Elem>> Learner<'_, A, R> {
                 self.last_return = Some(ep.episode_return);
                 self.log
                     .scalar("charts/episodic_return", ep.episode_return, self.state.step)?;
+                if let Some(task) = self
+                    .levels
+                    .as_ref()
+                    .and_then(|p| p.task(self.state.level.level))
+                {
+                    let tag = format!("charts/episodic_return/{task}");
+                    self.log.scalar(&tag, ep.episode_return, self.state.step)?;
+                }
                 self.log
                     .scalar("charts/episodic_length", ep.length as f64, self.state.step)?;
             }
@@ -490,8 +498,11 @@ impl<A: Agent, R: Replay<Elem = A::Elem>> Learner<'_, A, R> {
     /// `remember` keeps it as the step's score for a level's end. `None`, and nothing logged,
     /// if a stop abandoned it.
     fn evaluate_and_log(&mut self, step: u64, level: u64, remember: bool) -> Result<Option<f64>> {
-        let offset = self.levels.as_ref().map(|plan| plan.offset(level));
-        let Some(score) = (self.evaluator)(&mut self.agent, step, offset, self.stop)? else {
+        let on = Level {
+            offset: self.levels.as_ref().and_then(|plan| plan.offset(level)),
+            phase: if self.levels.is_some() { level } else { 0 },
+        };
+        let Some(score) = (self.evaluator)(&mut self.agent, step, on, self.stop)? else {
             return Ok(None);
         };
         if remember {

@@ -188,9 +188,9 @@ where
     R: Replay<Elem = A::Elem>,
 {
     let seeds = Seeds::new(cfg.seed);
-    if setup.levels.is_some() {
+    if let Some(plan) = &setup.levels {
         ensure!(
-            <A::Elem as Shift>::SHIFTS,
+            <A::Elem as Shift>::SHIFTS || !plan.shifts(),
             "levels are for flat observations, not pixels"
         );
         ensure!(cfg.actors == 0, "levels need actors = 0");
@@ -205,9 +205,9 @@ where
     let action_dim = envs[0].action_space().dim();
     let spd = setup.steps_per_decision;
     ensure!(spd >= 1, "steps_per_decision must be at least 1");
-    let evaluator = move |agent: &mut A, step: u64, offset: Option<&[f32]>, stop: StopSignal| {
+    let evaluator = move |agent: &mut A, step: u64, level: evaluate::Level<'_>, stop| {
         let seed = seeds.evaluation(step);
-        evaluate::evaluate(agent, &*make_env, cfg, seed, spd, offset, stop)
+        evaluate::evaluate(agent, &*make_env, cfg, seed, spd, level, stop)
     };
     let metrics = setup.agent.plasticity_metrics();
     let mut agent = setup.agent;

@@ -37,7 +37,8 @@ where
     let levels = learner.levels.clone();
     if let Some(plan) = &levels {
         ensure!(
-            part_len == obs_len && plan.offset(0).len() == obs_len,
+            !plan.shifts()
+                || (part_len == obs_len && plan.offset(0).map(<[f32]>::len) == Some(obs_len)),
             "levels need a replay that stores whole observations of {obs_len} values"
         );
     }
@@ -68,6 +69,8 @@ where
             if learner.resume_tick(&mut || None)? == Tick::Stopped {
                 return Ok(());
             }
+            // In a sequence of tasks, the current level's (a saved state holds its own).
+            vec.set_phase(learner.state.level.level)?;
             let mut obs = vec
                 .reset(Some(learner.seeds.reset(learner.state.step)))?
                 .to_vec();
@@ -97,6 +100,7 @@ where
                 for t in &mut msg.transitions {
                     t.truncated |= !t.terminated;
                 }
+                vec.set_phase(level + 1)?;
                 obs.copy_from_slice(vec.reset(Some(learner.seeds.reset(after)))?);
                 plan.shift(level + 1, &mut obs);
                 msg.reset_parts.copy_from_slice(&obs);
