@@ -28,6 +28,29 @@ extern "C" {
     ) -> c_int;
 }
 
+extern "C" {
+    fn fire_clear_grads(
+        tensors: *const *const c_void,
+        n: usize,
+        err: *mut c_char,
+        err_len: usize,
+    ) -> c_int;
+}
+
+/// Drops the gradients of `params` (`grad = None`), so that the next backward pass stores its
+/// gradients instead of adding them to zeroed buffers.
+pub(crate) fn clear_grads(params: &[(String, Tensor)]) -> Result<()> {
+    let ptrs: Vec<*const c_void> = params
+        .iter()
+        .map(|(_, t)| t.as_ptr() as *const c_void)
+        .collect();
+    check("clearing gradients", |err, len| {
+        // SAFETY: every pointer is a live `at::Tensor*` borrowed for the call; the shim only
+        // resets each one's gradient handle and catches every C++ exception.
+        unsafe { fire_clear_grads(ptrs.as_ptr(), ptrs.len(), err, len) }
+    })
+}
+
 /// Runs a shim call that reports failure through a message buffer.
 pub(crate) fn check(what: &str, call: impl FnOnce(*mut c_char, usize) -> c_int) -> Result<()> {
     let mut buf = [0 as c_char; 1024];

@@ -37,7 +37,7 @@ mod stats;
 mod target;
 
 pub use adam::{Adam, AdamConfig};
-pub use params::{polyak, polyak_lists, zero_grads};
+pub use params::{clear_grads, polyak, polyak_lists, zero_grads};
 pub use precision::{autocast, Precision};
 pub use stats::DeviceStats;
 pub use target::td_target;

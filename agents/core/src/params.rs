@@ -17,6 +17,14 @@ pub fn zero_grads(params: &[(String, Tensor)]) -> Result<()> {
     Ok(())
 }
 
+/// Drops the gradient of every parameter (PyTorch's `zero_grad(set_to_none=True)`, its
+/// default): the next backward pass hands each parameter its gradient buffer instead of adding
+/// into a zeroed one (a memset and a pass of adds saved per parameter). A parameter the next
+/// pass does not reach is left without a gradient, which [`crate::Adam::step`] skips.
+pub fn clear_grads(params: &[(String, Tensor)]) -> Result<()> {
+    crate::fused::clear_grads(params)
+}
+
 /// Moves every variable of `target` toward the variable of the same name in `online` by `tau`:
 /// `target <- target + tau (online - target)` (`lerp`), a copy when `tau >= 1`. An error names a
 /// target variable the online network lacks (the two must have the same structure, plasticity
@@ -125,6 +133,20 @@ mod tests {
         let mut v: Vec<_> = vs.variables().into_iter().collect();
         v.sort_by(|a, b| a.0.cmp(&b.0));
         v
+    }
+
+    /// After `clear_grads` no gradient is defined, and the next backward pass gives the same
+    /// gradient as after zeroing.
+    #[test]
+    fn clear_grads_drops_gradients() {
+        let p = Tensor::ones([2], (Kind::Float, Device::Cpu)).set_requires_grad(true);
+        let params = vec![("p".to_string(), p.shallow_clone())];
+        (&p * 3.0).sum(Kind::Float).backward();
+        assert!(p.grad().defined());
+        clear_grads(&params).unwrap();
+        assert!(!p.grad().defined());
+        (&p * 2.0).sum(Kind::Float).backward();
+        assert_eq!(Vec::<f32>::try_from(&p.grad()).unwrap(), vec![2.0; 2]);
     }
 
     #[test]

@@ -66,6 +66,21 @@ int fire_fused_adam(at::Tensor* const* params, at::Tensor* const* grads,
   return -1;
 }
 
+// Drops the gradient of each of the `n` tensors (`param.grad = None`, torch.optim's default
+// `zero_grad(set_to_none=True)`): the next backward pass then hands its gradient buffer to the
+// parameter instead of adding it to a zeroed one, which saves a memset and a pass of adds.
+int fire_clear_grads(at::Tensor* const* tensors, size_t n, char* err, size_t err_len) {
+  try {
+    for (size_t i = 0; i < n; i++) tensors[i]->mutable_grad().reset();
+    return 0;
+  } catch (const std::exception& e) {
+    write_message(e.what(), err, err_len);
+  } catch (...) {
+    write_message("unknown C++ exception clearing gradients", err, err_len);
+  }
+  return -1;
+}
+
 // Enters an autocast region on `device` (0 CPU, 1 CUDA) computing in bfloat16, as Python's
 // `torch.autocast(device, torch.bfloat16)` does on entry. Writes the previous enabled flag and
 // dtype to `prev_enabled` and `prev_dtype` (a c10::ScalarType) for `fire_autocast_exit`.
