@@ -1,7 +1,7 @@
 //! The DQN learner: online and target networks, the owned optimiser, the TD update, and the
 //! interventions with the FIRE paper's DQN semantics.
 
-use agent::{state, ActMode, Adam, AdamConfig, DeviceStats};
+use agent::{autocast, state, ActMode, Adam, AdamConfig, DeviceStats, Precision};
 use fire::{
     metrics, params_of, Intervention, Method, MethodConfig, NamedTensors, ParamReport, ParamRole,
     ParamSelector, ParamSnapshot, ShrinkPerturb, Sources,
@@ -77,6 +77,11 @@ pub struct DqnConfig {
     pub eval_epsilon: f64,
     /// How interventions treat the rest of the agent (FIRE.md section 3).
     pub intervention: InterventionParts,
+    /// Compute precision of the update's forward and backward passes: `fp32`, or
+    /// `bf16` (autocast: bfloat16 convolutions and matrix products on fp32 master weights,
+    /// fp32 optimiser state, loss and interventions). Absent from older configurations: fp32.
+    #[serde(default)]
+    pub precision: Precision,
 }
 
 impl Default for DqnConfig {
@@ -96,6 +101,7 @@ impl Default for DqnConfig {
             },
             eval_epsilon: 0.001,
             intervention: InterventionParts::default(),
+            precision: Precision::Fp32,
         }
     }
 }
@@ -148,6 +154,13 @@ pub struct Dqn<T> {
     arch: Architecture,
     obs_shape: Vec<i64>,
     stats: DeviceStats,
+    /// The online network's parameters (shallow clones), rebuilt only when the network gains
+    /// parameters (plasticity injection).
+    params: NamedTensors,
+    /// Host staging for one batch: `obs` then `next_obs`, and actions, rewards and discounts,
+    /// each copied to the device in one piece. Reused: no allocation per update once grown.
+    frames: Vec<T>,
+    scalars: Vec<f32>,
     elem: std::marker::PhantomData<fn() -> T>,
 }
 
@@ -185,6 +198,9 @@ impl<T: tch::kind::Element> Dqn<T> {
         let adam = Adam::new(config.adam, &params)?;
         let initial = ParamSnapshot::capture(&params);
         Ok(Self {
+            params,
+            frames: Vec::new(),
+            scalars: Vec::new(),
             config,
             online_vs,
             online,
@@ -202,7 +218,10 @@ impl<T: tch::kind::Element> Dqn<T> {
 
     /// The online network's parameters (shallow clones sharing storage).
     pub fn params(&self) -> Vec<(String, Tensor)> {
-        params_of(&self.online_vs)
+        self.params
+            .iter()
+            .map(|(n, t)| (n.clone(), t.shallow_clone()))
+            .collect()
     }
 
     /// The online network.
@@ -220,7 +239,9 @@ impl<T: tch::kind::Element> Dqn<T> {
         &self.adam
     }
 
-    /// Epsilon-greedy actions of the online network ([`QNetwork::epsilon_greedy`]).
+    /// Epsilon-greedy actions of the online network ([`QNetwork::epsilon_greedy`]), in fp32
+    /// whatever the precision: a bf16 region would cast every weight for one or a few
+    /// observations, which costs more than it saves.
     pub fn act(&self, obs: &Tensor, epsilon: f64, rng: &mut impl Rng) -> Result<Vec<i64>> {
         self.online
             .epsilon_greedy(&obs.f_to_device(self.device())?, epsilon, rng)
@@ -231,47 +252,55 @@ impl<T: tch::kind::Element> Dqn<T> {
     /// which also reports a diverged loss.
     pub fn update(&mut self, batch: &Batch<T>) -> Result<()> {
         let device = self.device();
-        let mut shape = vec![batch.size as i64];
+        let n = batch.size as i64;
+        // Two host-to-device copies: the frames of `obs` and `next_obs` in one tensor, the
+        // actions, rewards and discounts in another; pixels travel as bytes.
+        self.frames.clear();
+        self.frames.extend_from_slice(&batch.obs);
+        self.frames.extend_from_slice(&batch.next_obs);
+        self.scalars.clear();
+        self.scalars.extend_from_slice(&batch.actions);
+        self.scalars.extend_from_slice(&batch.rewards);
+        self.scalars.extend_from_slice(&batch.discounts);
+        let mut shape = vec![2 * n];
         shape.extend_from_slice(&self.obs_shape);
-        // One host-to-device copy per array; pixels travel as bytes and become floats there.
-        let obs = Tensor::from_slice(&batch.obs)
+        let frames = Tensor::from_slice(&self.frames)
             .f_view(shape.as_slice())?
             .f_to_device(device)?;
-        let next_obs = Tensor::from_slice(&batch.next_obs)
-            .f_view(shape.as_slice())?
+        let (obs, next_obs) = (frames.f_narrow(0, 0, n)?, frames.f_narrow(0, n, n)?);
+        let scalars = Tensor::from_slice(&self.scalars)
+            .f_view([3, n])?
             .f_to_device(device)?;
-        let actions = Tensor::from_slice(&batch.actions)
-            .f_to_device(device)?
-            .f_to_kind(Kind::Int64)?
-            .f_unsqueeze(1)?;
-        let rewards = Tensor::from_slice(&batch.rewards).f_to_device(device)?;
-        let discounts = Tensor::from_slice(&batch.discounts).f_to_device(device)?;
+        let actions = scalars.f_get(0)?.f_to_kind(Kind::Int64)?.f_unsqueeze(1)?;
+        let (rewards, discounts) = (scalars.f_get(1)?, scalars.f_get(2)?);
+        let precision = self.config.precision;
 
         let target = tch::no_grad(|| -> Result<Tensor> {
-            let next_target = self.target.forward(&next_obs);
-            let next_value = if self.config.double {
-                let best = self.online.forward(&next_obs).f_argmax(-1, true)?;
-                next_target.f_gather(1, &best, false)?.f_squeeze_dim(1)?
-            } else {
-                next_target.f_amax([-1i64].as_slice(), false)?
-            };
-            // A zero discount (termination) selects the reward alone: never `0 * Q(next)`.
-            agent::td_target(&rewards, &discounts, &next_value)
+            autocast(precision, device, || {
+                let next_target = self.target.forward(&next_obs).f_to_kind(Kind::Float)?;
+                let next_value = if self.config.double {
+                    let best = self.online.forward(&next_obs).f_argmax(-1, true)?;
+                    next_target.f_gather(1, &best, false)?.f_squeeze_dim(1)?
+                } else {
+                    next_target.f_amax([-1i64].as_slice(), false)?
+                };
+                // A zero discount (termination) selects the reward alone: never `0 * Q(next)`.
+                agent::td_target(&rewards, &discounts, &next_value)
+            })
         })?;
-        let q = self
-            .online
-            .forward(&obs)
-            .f_gather(1, &actions, false)?
-            .f_squeeze_dim(1)?;
+        let q = autocast(precision, device, || {
+            Ok(self.online.forward(&obs).f_to_kind(Kind::Float)?)
+        })?
+        .f_gather(1, &actions, false)?
+        .f_squeeze_dim(1)?;
         let loss = match self.config.loss {
             Loss::Huber => q.f_huber_loss(&target, Reduction::Mean, 1.0)?,
             Loss::Mse => q.f_mse_loss(&target, Reduction::Mean)?,
         };
         self.stats.add(&[&loss, &q.f_mean(Kind::Double)?])?;
-        let params = self.params();
-        agent::zero_grads(&params)?;
+        agent::clear_grads(&self.params)?;
         loss.f_backward()?;
-        self.adam.step(&params)
+        self.adam.step(&self.params)
     }
 
     /// Means of the TD loss and Q-value over the updates since the last call (`None` if
@@ -405,6 +434,7 @@ impl<T: tch::kind::Element> Dqn<T> {
         for (_, t) in self.target_vs.variables() {
             let _ = t.set_requires_grad(false);
         }
+        self.params = params_of(&self.online_vs);
         let params = self.params();
         self.initial = state::extend_initial(&self.initial, &params);
         self.adam.track(&params);

@@ -55,7 +55,8 @@ pub struct QNetwork {
 
 #[derive(Debug)]
 enum Layer {
-    Conv(nn::Conv2D),
+    /// A convolution and its stride (no padding).
+    Conv(nn::Conv2D, i64),
     Flatten,
     Linear(nn::Linear),
 }
@@ -97,7 +98,7 @@ impl QNetwork {
                         bs_init: Init::Const(0.0),
                         ..Default::default()
                     };
-                    Layer::Conv(nn::conv2d(&enc / name, c_in, c_out, k, cfg))
+                    Layer::Conv(nn::conv2d(&enc / name, c_in, c_out, k, cfg), stride)
                 };
                 Self {
                     encoder: vec![
@@ -184,18 +185,44 @@ impl QNetwork {
     }
 
     /// Q-values and the hidden activations after each ReLU, in order.
+    ///
+    /// Frames (`u8`) are scaled to [0, 1] by folding 1/255 into the first convolution's
+    /// weights (`conv(x / 255, W) = conv(x, W / 255)`: a pass over 8k weights instead of over
+    /// the batch's 900k pixels), and convolutions run on channels-last (NHWC) activations,
+    /// oneDNN's native layout on the CPU and cuDNN's fastest on tensor cores.
     pub fn forward_with_features(&self, obs: &Tensor) -> (Tensor, Vec<Tensor>) {
-        let mut x = if self.scale_pixels {
-            obs.to_kind(Kind::Float) / 255.0
+        let convolutional = matches!(self.encoder.first(), Some(Layer::Conv(..)));
+        let mut x = if convolutional {
+            // NHWC strides, laid out on the bytes before they become floats (a quarter of the
+            // traffic); `to_kind` keeps the strides.
+            obs.permute([0, 2, 3, 1])
+                .contiguous()
+                .permute([0, 3, 1, 2])
+                .to_kind(Kind::Float)
         } else {
             obs.to_kind(Kind::Float)
         };
         let mut hidden = Vec::new();
-        for layer in &self.encoder {
+        for (i, layer) in self.encoder.iter().enumerate() {
             x = match layer {
-                Layer::Conv(c) => c.forward(&x).relu(),
+                Layer::Conv(c, stride) => {
+                    let y = if i == 0 && self.scale_pixels {
+                        x.conv2d(
+                            &(&c.ws * (1.0 / 255.0)),
+                            c.bs.as_ref(),
+                            [*stride; 2],
+                            [0; 2],
+                            [1; 2],
+                            1,
+                        )
+                    } else {
+                        x.conv2d(&c.ws, c.bs.as_ref(), [*stride; 2], [0; 2], [1; 2], 1)
+                    };
+                    y.relu()
+                }
                 Layer::Linear(l) => l.forward(&x).relu(),
-                Layer::Flatten => x.flatten(1, -1),
+                // Back to NCHW order first: the head's weights read features as (C, H, W).
+                Layer::Flatten => x.contiguous().flatten(1, -1),
             };
             if !matches!(layer, Layer::Flatten) {
                 hidden.push(x.shallow_clone());
