@@ -6,7 +6,10 @@
 //! cargo bench -p sac --bench update                      # CPU, both networks
 //! cargo bench -p sac --bench update -- --device cuda     # GPU
 //! cargo bench -p sac --bench update -- --only simba --calls 10
+//! cargo bench -p sac --bench update -- --only simba --json   # one JSON line per network
 //! ```
+//! Options: `--calls N`, `--threads N` (libtorch's intra-op threads; default libtorch's own),
+//! `--only mlp|simba`, `--precision fp32|bf16` (the learner's `precision`), `--json`.
 //! Prints milliseconds per call: `update` back to back (as the training loop calls it, the
 //! device synchronised at the end), and `act` on one observation in training mode.
 
@@ -37,13 +40,22 @@ fn main() {
         .and_then(|c| c.parse().ok())
         .unwrap_or(if device == Device::Cpu { 20 } else { 300 });
     let only = value("--only");
-    println!(
-        "device: {device:?}, torch threads: {}, batch {BATCH}, {calls} calls each (after {} warm-up calls)\n",
-        tch::get_num_threads(),
-        calls / 5
-    );
-    println!("| network | sizes | update ms | act ms |");
-    println!("|---|---|---:|---:|");
+    let json = args.iter().any(|a| a == "--json");
+    let precision: agent::Precision = value("--precision")
+        .map(|p| p.parse().unwrap_or_else(|e| panic!("{e}")))
+        .unwrap_or_default();
+    if let Some(n) = value("--threads").and_then(|t| t.parse().ok()) {
+        tch::set_num_threads(n);
+    }
+    if !json {
+        println!(
+            "device: {device:?}, precision {precision}, torch threads: {}, batch {BATCH}, {calls} calls each (after {} warm-up calls)\n",
+            tch::get_num_threads(),
+            calls / 5
+        );
+        println!("| network | sizes | update ms | act ms |");
+        println!("|---|---|---:|---:|");
+    }
     let cases = [
         (
             "mlp",
@@ -54,7 +66,8 @@ fn main() {
         ),
         ("simba", Architecture::simba(), SacConfig::simba(), 51, 19),
     ];
-    for (name, arch, config, obs_dim, action_dim) in cases {
+    for (name, arch, mut config, obs_dim, action_dim) in cases {
+        config.precision = precision;
         if only.as_deref().is_some_and(|o| o != name) {
             continue;
         }
@@ -81,7 +94,16 @@ fn main() {
                 .act(&obs, ActMode::Train { step: 0 }, &mut rng)
                 .expect("act");
         });
-        println!("| {name} | obs {obs_dim}, actions {action_dim} | {update_ms:.3} | {act_ms:.3} |");
+        if json {
+            println!(
+                "{{\"side\": \"ours\", \"net\": \"sac-{name}\", \"precision\": \"{precision}\", \"threads\": {}, \"update_ms\": {update_ms:.4}, \"rows\": {{\"act\": {act_ms:.4}}}}}",
+                tch::get_num_threads()
+            );
+        } else {
+            println!(
+                "| {name} | obs {obs_dim}, actions {action_dim} | {update_ms:.3} | {act_ms:.3} |"
+            );
+        }
     }
 }
 

@@ -3,7 +3,7 @@
 //! Sampling, squashing and the action box are the policy's (`policy.rs`).
 
 use tch::nn::{self, Init, Module};
-use tch::Tensor;
+use tch::{Kind, Tensor};
 
 use crate::network::{
     dense, he_normal, head_init, layer_norm, torch_default, Architecture, INJECTED,
@@ -174,6 +174,9 @@ impl Actor {
             }
             None => (mean, raw),
         };
+        // Under bf16 autocast the heads come out in bfloat16; the Gaussian and everything
+        // after it are computed in float32 (a no-op in fp32).
+        let (mean, raw) = (mean.to_kind(Kind::Float), raw.to_kind(Kind::Float));
         let (lo, hi) = self.log_std_range;
         let log_std = (raw.tanh() + 1.0) * (0.5 * (hi - lo)) + lo;
         (mean, log_std)

@@ -1,7 +1,7 @@
 //! The learner's hyperparameters: [`SacConfig`], with the FIRE paper's SimBa SAC and CleanRL's
 //! `sac_continuous_action.py` as presets.
 
-use agent::AdamConfig;
+use agent::{AdamConfig, Precision};
 use serde::{Deserialize, Serialize};
 
 use crate::{Error, Result};
@@ -26,6 +26,12 @@ pub struct SacConfig {
     /// Normalise observations with running statistics (updated with every batch the agent
     /// acts on in warm-up and in training, never in evaluation or updates).
     pub normalize_observations: bool,
+    /// Compute precision of the networks' forward and backward passes in the update: `fp32`,
+    /// or `bf16` (autocast: bfloat16 matrix products on fp32 master weights, fp32 optimiser
+    /// state, losses, log-probabilities and interventions). Absent from older configurations:
+    /// fp32.
+    #[serde(default)]
+    pub precision: Precision,
 }
 
 impl SacConfig {
@@ -49,6 +55,7 @@ impl SacConfig {
             target_entropy_per_dim: -0.5,
             tau: 0.005,
             normalize_observations: true,
+            precision: Precision::Fp32,
         }
     }
 
@@ -68,6 +75,7 @@ impl SacConfig {
             target_entropy_per_dim: -1.0,
             tau: 0.005,
             normalize_observations: false,
+            precision: Precision::Fp32,
         }
     }
 

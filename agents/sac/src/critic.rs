@@ -28,20 +28,21 @@ impl EnsembleLinear {
         }
     }
 
-    /// `x [E, B, in]` (or `[B, in]`, the same input for every member) to `[E, B, out]`.
+    /// `x [E, B, in]` (or `[B, in]`, the same input for every member) to `[E, B, out]`: one
+    /// matrix product with the bias added by the same kernel (`addmm`, `baddbmm`).
     fn forward(&self, x: &Tensor, detached: bool) -> Tensor {
         let (w, b) = pick(&self.weight, &self.bias, detached);
         let (members, d_out, d_in) = (w.size()[0], w.size()[1], w.size()[2]);
-        let y = if x.dim() == 2 {
-            // One matrix product for all members: [B, in] x [in, E * out].
-            x.matmul(&w.reshape([members * d_out, d_in]).transpose(0, 1))
+        if x.dim() == 2 {
+            // One product for all members: [B, in] x [in, E * out] + [E * out].
+            b.reshape([members * d_out])
+                .addmm(x, &w.reshape([members * d_out, d_in]).transpose(0, 1))
                 .view([-1, members, d_out])
                 .transpose(0, 1)
                 .contiguous()
         } else {
-            x.bmm(&w.transpose(1, 2))
-        };
-        y + b.unsqueeze(1)
+            b.unsqueeze(1).baddbmm(x, &w.transpose(1, 2), 1.0, 1.0)
+        }
     }
 }
 
@@ -63,8 +64,9 @@ impl EnsembleNorm {
 
     fn forward(&self, x: &Tensor, detached: bool) -> Tensor {
         let (w, b) = pick(&self.weight, &self.bias, detached);
-        x.layer_norm([self.d], None::<Tensor>, None::<Tensor>, 1e-6, false) * w.unsqueeze(1)
-            + b.unsqueeze(1)
+        let normed = x.layer_norm([self.d], None::<Tensor>, None::<Tensor>, 1e-6, false);
+        // b + normed * w in one pass.
+        b.unsqueeze(1).addcmul(&normed, &w.unsqueeze(1))
     }
 }
 

@@ -73,6 +73,10 @@ impl Sac {
             }
         }
         self.target_vs.freeze();
+        // The cached parameter lists gain the new heads.
+        self.actor_params = params_of(&self.actor_vs);
+        self.critic_params = params_of(&self.critic_vs);
+        self.target_list = params_of(&self.target_vs);
         self.initial = state::extend_initial(&self.initial, &self.params());
         self.actor_adam.track(&params_of(&self.actor_vs));
         self.critic_adam.track(&params_of(&self.critic_vs));

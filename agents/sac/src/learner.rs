@@ -5,7 +5,7 @@
 //! injection) and `redo.rs`; checkpoint state in `checkpoint.rs`; plasticity metrics in
 //! `diagnostics.rs`.
 
-use agent::{ActMode, Adam, DeviceStats};
+use agent::{autocast, ActMode, Adam, DeviceStats};
 use fire::{params_of, MethodConfig, NamedTensors, ParamReport, ParamSnapshot};
 use rand_chacha::ChaCha8Rng;
 use replay::Batch;
@@ -56,6 +56,15 @@ pub struct Sac {
     pub(crate) initial: ParamSnapshot,
     pub(crate) norm: RunningNorm,
     pub(crate) stats: DeviceStats,
+    /// The actor's and the critics' parameters (shallow clones), rebuilt only when the
+    /// networks gain parameters (plasticity injection).
+    pub(crate) actor_params: NamedTensors,
+    pub(crate) critic_params: NamedTensors,
+    pub(crate) target_list: NamedTensors,
+    /// Host staging for one batch (`obs` then `next_obs`; rewards then discounts), each copied
+    /// to the device in one piece. Reused: no allocation per update once grown.
+    obs_staging: Vec<f32>,
+    scalar_staging: Vec<f32>,
 }
 
 impl std::fmt::Debug for Sac {
@@ -116,7 +125,15 @@ impl Sac {
             initial: ParamSnapshot::default(),
             norm: RunningNorm::new(obs_dim as usize, device),
             stats: DeviceStats::new(STATS, device),
+            actor_params: Vec::new(),
+            critic_params: Vec::new(),
+            target_list: Vec::new(),
+            obs_staging: Vec::new(),
+            scalar_staging: Vec::new(),
         };
+        sac.actor_params = params_of(&sac.actor_vs);
+        sac.critic_params = params_of(&sac.critic_vs);
+        sac.target_list = params_of(&sac.target_vs);
         sac.initial = ParamSnapshot::capture(&sac.params());
         Ok(sac)
     }
@@ -134,9 +151,11 @@ impl Sac {
     /// Actor and critic parameters (shallow clones sharing storage); the critic's carry the
     /// ensemble dimension first.
     pub fn params(&self) -> NamedTensors {
-        let mut out = params_of(&self.actor_vs);
-        out.extend(params_of(&self.critic_vs));
-        out
+        self.actor_params
+            .iter()
+            .chain(&self.critic_params)
+            .map(|(n, t)| (n.clone(), t.shallow_clone()))
+            .collect()
     }
 
     /// Actor parameters and each critic member's parameters on their own (views): the dense
@@ -240,29 +259,46 @@ impl Sac {
     /// device: its statistics are summed there for [`take_stats`](agent::Agent::take_stats).
     pub fn update(&mut self, batch: &Batch<f32>) -> Result<()> {
         let device = self.device();
+        let precision = self.config.precision;
         let n = batch.size as i64;
-        let obs = self.prepare(&Tensor::from_slice(&batch.obs))?;
-        let next_obs = self.prepare(&Tensor::from_slice(&batch.next_obs))?;
+        // Three host-to-device copies: `obs` and `next_obs` in one tensor (normalised in one
+        // pass), the actions, and the rewards with the discounts.
+        self.obs_staging.clear();
+        self.obs_staging.extend_from_slice(&batch.obs);
+        self.obs_staging.extend_from_slice(&batch.next_obs);
+        self.scalar_staging.clear();
+        self.scalar_staging.extend_from_slice(&batch.rewards);
+        self.scalar_staging.extend_from_slice(&batch.discounts);
+        let both = Tensor::from_slice(&self.obs_staging);
+        let both = self.prepare(&both)?;
+        let (obs, next_obs) = (both.f_narrow(0, 0, n)?, both.f_narrow(0, n, n)?);
         let actions = self.policy.to_unit(
             &Tensor::from_slice(&batch.actions)
                 .f_view([n, self.action_dim])?
                 .f_to_device(device)?,
         )?;
-        let rewards = Tensor::from_slice(&batch.rewards).f_to_device(device)?;
-        let discounts = Tensor::from_slice(&batch.discounts).f_to_device(device)?;
+        let scalars = Tensor::from_slice(&self.scalar_staging)
+            .f_view([2, n])?
+            .f_to_device(device)?;
+        let (rewards, discounts) = (scalars.f_get(0)?, scalars.f_get(1)?);
 
-        // Actor: maximise min_k Q_k(s, a~pi) - alpha log pi (critic weights held fixed).
+        // Actor: maximise min_k Q_k(s, a~pi) - alpha log pi. The critic's weights are held
+        // fixed (detached): the backward pass computes gradients for the actions only, none for
+        // the critic's weights.
         let alpha = self.log_alpha.f_exp()?.f_detach()?;
-        let (a_pi, log_pi) = self.policy.sample(&obs)?;
-        let q_pi = self
-            .critic
-            .forward(&obs, &a_pi, true)
-            .f_amin([0i64].as_slice(), false)?;
-        let actor_loss = log_pi.f_mul(&alpha)?.f_sub(&q_pi)?.f_mean(Kind::Float)?;
-        let actor_params = params_of(&self.actor_vs);
-        agent::zero_grads(&actor_params)?;
+        let (log_pi, actor_loss) = autocast(precision, device, || {
+            let (a_pi, log_pi) = self.policy.sample(&obs)?;
+            let q_pi = self
+                .critic
+                .forward(&obs, &a_pi, true)
+                .f_to_kind(Kind::Float)?
+                .f_amin([0i64].as_slice(), false)?;
+            let loss = log_pi.f_mul(&alpha)?.f_sub(&q_pi)?.f_mean(Kind::Float)?;
+            Ok((log_pi, loss))
+        })?;
+        agent::clear_grads(&self.actor_params)?;
         actor_loss.f_backward()?;
-        self.actor_adam.step(&actor_params)?;
+        self.actor_adam.step(&self.actor_params)?;
         let entropy = log_pi.f_detach()?.f_mean(Kind::Float)?.f_neg()?;
 
         // Temperature: alpha (entropy - target).
@@ -272,7 +308,7 @@ impl Sac {
             .f_mul(&entropy.f_sub_scalar(self.target_entropy())?)?
             .f_sum(Kind::Float)?;
         let temperature = [(LOG_ALPHA.to_string(), self.log_alpha.shallow_clone())];
-        agent::zero_grads(&temperature)?;
+        agent::clear_grads(&temperature)?;
         alpha_loss.f_backward()?;
         self.temperature_adam.step(&temperature)?;
 
@@ -280,26 +316,33 @@ impl Sac {
         // discount is 0 after a termination (replay's), never after a truncation, and a zero
         // discount selects the reward alone (`agent::td_target`: never `0 * Q(next)`).
         let target = tch::no_grad(|| -> Result<Tensor> {
-            let alpha = self.log_alpha.f_exp()?;
-            let (next_a, next_log_pi) = self.policy.sample(&next_obs)?;
-            let next_q = self
-                .target
-                .forward(&next_obs, &next_a, true)
-                .f_amin([0i64].as_slice(), false)?
-                .f_sub(&next_log_pi.f_mul(&alpha)?)?;
-            agent::td_target(&rewards, &discounts, &next_q)
+            autocast(precision, device, || {
+                let alpha = self.log_alpha.f_exp()?;
+                let (next_a, next_log_pi) = self.policy.sample(&next_obs)?;
+                let next_q = self
+                    .target
+                    .forward(&next_obs, &next_a, true)
+                    .f_to_kind(Kind::Float)?
+                    .f_amin([0i64].as_slice(), false)?
+                    .f_sub(&next_log_pi.f_mul(&alpha)?)?;
+                agent::td_target(&rewards, &discounts, &next_q)
+            })
         })?;
-        let q = self.critic.forward(&obs, &actions, false);
+        let q = autocast(precision, device, || {
+            Ok(self
+                .critic
+                .forward(&obs, &actions, false)
+                .f_to_kind(Kind::Float)?)
+        })?;
         // Sum over the critics of each one's mean squared error, as CleanRL's qf1 + qf2 loss.
         let qf_loss = q
             .f_sub(&target.f_unsqueeze(0)?)?
             .f_square()?
             .f_mean_dim([1i64].as_slice(), false, Kind::Float)?
             .f_sum(Kind::Float)?;
-        let critic_params = params_of(&self.critic_vs);
-        agent::zero_grads(&critic_params)?;
+        agent::clear_grads(&self.critic_params)?;
         qf_loss.f_backward()?;
-        self.critic_adam.step(&critic_params)?;
+        self.critic_adam.step(&self.critic_params)?;
         self.soft_update_target(self.config.tau)?;
 
         let alpha_now = self.log_alpha.f_exp()?.f_sum(Kind::Float)?;
@@ -316,7 +359,7 @@ impl Sac {
     /// Moves the target critic toward the critic by `tau` ([`agent::polyak`]: `lerp`, a copy
     /// when `tau = 1`).
     pub fn soft_update_target(&self, tau: f64) -> Result<()> {
-        agent::polyak(&self.target_vs, &self.critic_vs, tau)
+        agent::polyak_lists(&self.target_list, &self.critic_params, tau)
     }
 
     /// A CPU policy for an actor thread.
