@@ -42,6 +42,10 @@ pub struct DqnKeys {
     pub sync_target: bool,
     /// Zero Adam's moments after an intervention (the paper keeps them for DQN).
     pub reset_optimizer: bool,
+    /// The networks' compute: fp32, or bf16 (autocast-style: bf16 convolutions and matrix
+    /// products, fp32 weights, optimiser state, losses and FIRE).
+    #[schemars(with = "String")]
+    pub precision: agent::Precision,
 }
 
 impl Default for DqnKeys {
@@ -63,6 +67,7 @@ impl Default for DqnKeys {
             reset_head: parts.reset_head,
             sync_target: parts.sync_target,
             reset_optimizer: parts.reset_optimizer,
+            precision: agent::Precision::Fp32,
         }
     }
 }
@@ -97,6 +102,7 @@ impl DqnKeys {
                 sync_target: self.sync_target,
                 reset_optimizer: self.reset_optimizer,
             },
+            precision: self.precision,
         }
     }
 

@@ -49,6 +49,10 @@ pub struct SacKeys {
     /// Normalise observations with running mean and variance (updated with every observation
     /// acted on in warm-up and training, as the FIRE reference).
     pub normalize_observations: bool,
+    /// The networks' compute: fp32, or bf16 (autocast-style: bf16 matrix products, fp32
+    /// weights, optimiser state, losses and FIRE).
+    #[schemars(with = "String")]
+    pub precision: agent::Precision,
 }
 
 impl Default for SacKeys {
@@ -69,6 +73,7 @@ impl Default for SacKeys {
             target_entropy_per_dim: simba.target_entropy_per_dim,
             critic_tau: simba.tau,
             normalize_observations: simba.normalize_observations,
+            precision: agent::Precision::Fp32,
         }
     }
 }
@@ -87,6 +92,7 @@ impl SacKeys {
             target_entropy_per_dim: c.target_entropy_per_dim,
             critic_tau: c.tau,
             normalize_observations: c.normalize_observations,
+            precision: agent::Precision::Fp32,
             ..Self::default()
         }
     }
@@ -121,6 +127,7 @@ impl SacKeys {
             target_entropy_per_dim: self.target_entropy_per_dim,
             tau: self.critic_tau,
             normalize_observations: self.normalize_observations,
+            precision: self.precision,
         }
     }
 

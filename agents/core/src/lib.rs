@@ -13,6 +13,8 @@
 //!   reset or mask them ([`redo::recycle`] zeroes the moments of recycled neurons) and a
 //!   checkpoint can save them; its step is libtorch's fused kernel (through the C shim
 //!   `torch_shim.cpp`, as tch does not bind it).
+//! * [`RmsProp`]: `torch.optim.RMSprop` (centered or not) with the same named state, for the
+//!   MinAtar reference DQN.
 //! * [`Precision`] and [`autocast`]: opt-in bf16 compute for forward and backward passes with
 //!   fp32 master weights, optimiser state and losses.
 //! * [`DeviceStats`]: loss and value sums kept on the device until a log line reads them.
@@ -32,6 +34,7 @@ mod fused;
 mod params;
 mod precision;
 pub mod redo;
+mod rmsprop;
 pub mod state;
 mod stats;
 mod target;
@@ -39,6 +42,7 @@ mod target;
 pub use adam::{Adam, AdamConfig};
 pub use params::{clear_grads, polyak, polyak_lists, zero_grads};
 pub use precision::{autocast, Precision};
+pub use rmsprop::{RmsProp, RmsPropConfig};
 pub use stats::DeviceStats;
 pub use target::td_target;
 
