@@ -13,6 +13,8 @@
 //!   exact dynamics (Acrobot and MountainCar bit-identical from the seed), for fast runs.
 //! * [`atari`]: Atari 2600 games on ALE 0.12.1 (ale-py's C++ core) with the standard DQN
 //!   preprocessing.
+//! * [`minatar`]: the five MinAtar games in pure Rust, step for step and draw for draw those
+//!   of the `minatar` 1.0.15 package.
 //! * [`mujoco`]: the HumanoidBench H1 tasks on MuJoCo 3.17.0.
 //! * [`vector`]: many environments stepped in parallel into one batch, synchronously
 //!   ([`vector::VecEnv`]) or asynchronously ([`vector::AsyncVecEnv`]).
@@ -29,6 +31,7 @@
 
 pub mod atari;
 pub mod classic;
+pub mod minatar;
 pub mod mujoco;
 mod snapshot;
 pub mod vector;
