@@ -152,9 +152,11 @@ impl Freeway {
     pub(super) fn planes(&self, out: &mut [Grid]) {
         let (head, trails) = out.split_at_mut(2);
         head[0].set(self.pos as usize, 4);
+        // Built in a local (a register), not through the slice.
+        let mut cars = Grid::EMPTY;
         let mut trail: Option<usize> = None;
         for car in &self.cars {
-            head[1].set(car.y as usize, car.x as usize);
+            cars.set(car.y as usize, car.x as usize);
             let mut back = if car.speed > 0 { car.x - 1 } else { car.x + 1 };
             if back < 0 {
                 back = 9;
@@ -168,6 +170,7 @@ impl Freeway {
                 trails[t].set(car.y as usize, back as usize);
             }
         }
+        head[1] = cars;
     }
 
     pub(super) fn write(&self, w: &mut Vec<i64>) {

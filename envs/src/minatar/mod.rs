@@ -152,13 +152,13 @@ impl Cell for u8 {
     /// Eight cells at a time through a table (the training loop's path).
     #[inline]
     fn expand(plane: Grid, out: &mut [u8]) {
-        let bits = plane.bits();
+        let bytes = plane.bits().to_le_bytes();
         let mut chunks = out.chunks_exact_mut(8);
-        for (j, chunk) in chunks.by_ref().enumerate() {
-            chunk.copy_from_slice(&EXPAND[(bits >> (8 * j)) as u8 as usize].to_le_bytes());
+        for (chunk, &b) in chunks.by_ref().zip(&bytes) {
+            chunk.copy_from_slice(&EXPAND[usize::from(b)].to_le_bytes());
         }
         let rest = chunks.into_remainder();
-        let last = EXPAND[(bits >> (grid::CELLS / 8 * 8)) as u8 as usize].to_le_bytes();
+        let last = EXPAND[usize::from(bytes[grid::CELLS / 8])].to_le_bytes();
         rest.copy_from_slice(&last[..rest.len()]);
     }
 }
