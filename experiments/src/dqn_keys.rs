@@ -1,17 +1,35 @@
 //! The DQN agent's configuration keys, shared by the binaries that train DQN.
 
-use dqn::{AdamConfig, DqnConfig, EpsilonSchedule, InterventionParts, Loss};
+use dqn::{AdamConfig, DqnConfig, EpsilonSchedule, InterventionParts, Loss, RmsPropConfig};
 use runtime::config::{steps, LoopConfig};
 use serde::{Deserialize, Serialize};
+
+/// DQN's optimiser.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
+#[serde(rename_all = "kebab-case")]
+pub enum DqnOptimizer {
+    /// Adam (the FIRE paper's DQN): `learning_rate`, `adam_eps`.
+    Adam,
+    /// RMSprop as torch.optim defines it: `learning_rate`, `rmsprop_alpha`, `rmsprop_eps`.
+    Rmsprop,
+    /// Centered RMSprop (the MinAtar reference DQN's).
+    RmspropCentered,
+}
 
 /// DQN's keys. Defaults are the FIRE paper's DQN (FIRE.md section 3).
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields, default)]
 pub struct DqnKeys {
-    /// Adam learning rate.
+    /// The optimiser: adam, rmsprop or rmsprop-centered.
+    pub optimizer: DqnOptimizer,
+    /// The optimiser's learning rate.
     pub learning_rate: f64,
     /// Adam epsilon.
     pub adam_eps: f64,
+    /// RMSprop's smoothing constant (torch's `alpha`).
+    pub rmsprop_alpha: f64,
+    /// RMSprop's epsilon, added to the square root.
+    pub rmsprop_eps: f64,
     /// TD loss: huber or mse.
     #[schemars(with = "String")]
     pub loss: Loss,
@@ -52,8 +70,11 @@ impl Default for DqnKeys {
     fn default() -> Self {
         let parts = InterventionParts::default();
         Self {
+            optimizer: DqnOptimizer::Adam,
             learning_rate: 6.25e-5,
             adam_eps: 1.5e-4,
+            rmsprop_alpha: 0.95,
+            rmsprop_eps: 0.01,
             loss: Loss::Huber,
             double_dqn: false,
             target_update_every: 2_000,
@@ -81,6 +102,15 @@ impl DqnKeys {
                 lr: self.learning_rate,
                 eps: self.adam_eps,
                 ..AdamConfig::default()
+            },
+            rmsprop: match self.optimizer {
+                DqnOptimizer::Adam => None,
+                rms => Some(RmsPropConfig {
+                    lr: self.learning_rate,
+                    alpha: self.rmsprop_alpha,
+                    eps: self.rmsprop_eps,
+                    centered: rms == DqnOptimizer::RmspropCentered,
+                }),
             },
             loss: self.loss,
             double: self.double_dqn,
@@ -120,6 +150,16 @@ impl DqnKeys {
                 "{name} must be in [0, 1], got {v}"
             );
         }
+        ensure!(
+            (0.0..1.0).contains(&self.rmsprop_alpha),
+            "rmsprop_alpha must be in [0, 1), got {}",
+            self.rmsprop_alpha
+        );
+        ensure!(
+            self.rmsprop_eps.is_finite() && self.rmsprop_eps >= 0.0,
+            "rmsprop_eps must be a finite number >= 0, got {}",
+            self.rmsprop_eps
+        );
         ensure!(
             self.target_tau > 0.0 && self.target_tau <= 1.0,
             "target_tau must be in (0, 1]"

@@ -187,7 +187,7 @@ fn every_stored_observation_carries_its_levels_offset() {
     let level_of = |obs: &[f32]| -> Vec<u64> {
         (0..3)
             .filter(|&level| {
-                let o = plan.offset(level);
+                let o = plan.offset(level).expect("levels of offsets");
                 let raw: Vec<f32> = obs.iter().zip(o).map(|(x, o)| x - o).collect();
                 // A CartPole state, terminal ones (just past the limits) included.
                 raw[0].abs() <= 3.0

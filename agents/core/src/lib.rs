@@ -14,7 +14,7 @@
 //!   checkpoint can save them; its step is libtorch's fused kernel (through the C shim
 //!   `torch_shim.cpp`, as tch does not bind it).
 //! * [`RmsProp`]: `torch.optim.RMSprop` (centered or not) with the same named state, for the
-//!   MinAtar reference DQN.
+//!   MinAtar reference DQN; [`Optimizer`] is either, behind the calls agents make.
 //! * [`Precision`] and [`autocast`]: opt-in bf16 compute for forward and backward passes with
 //!   fp32 master weights, optimiser state and losses.
 //! * [`DeviceStats`]: loss and value sums kept on the device until a log line reads them.
@@ -31,6 +31,7 @@
 
 mod adam;
 mod fused;
+mod optimizer;
 mod params;
 mod precision;
 pub mod redo;
@@ -40,6 +41,7 @@ mod stats;
 mod target;
 
 pub use adam::{Adam, AdamConfig};
+pub use optimizer::{Optimizer, OptimizerConfig};
 pub use params::{clear_grads, polyak, polyak_lists, zero_grads};
 pub use precision::{autocast, Precision};
 pub use rmsprop::{RmsProp, RmsPropConfig};

@@ -7,7 +7,7 @@ use fire::redo::{redo, zero_incoming, zero_outgoing, RedoLayer};
 use fire::{Action, ParamReport, ParamSnapshot};
 use tch::Tensor;
 
-use crate::{Adam, Error, Result};
+use crate::{Error, Optimizer, Result};
 
 /// One hidden layer that may be recycled.
 #[derive(Debug)]
@@ -37,7 +37,7 @@ pub fn recycle(
     hidden: &[Tensor],
     tau: f64,
     fresh: &ParamSnapshot,
-    adam: &Adam,
+    optimizer: &Optimizer,
 ) -> Result<Vec<ParamReport>> {
     let units: Vec<Hidden<'_>> = hidden
         .iter()
@@ -48,10 +48,7 @@ pub fn recycle(
             activations,
         })
         .collect();
-    recycle_layers(vars, &units, tau, fresh, &|name| {
-        adam.moments(name)
-            .map(|(m, v)| (m.shallow_clone(), v.shallow_clone()))
-    })
+    recycle_layers(vars, &units, tau, fresh, &|name| optimizer.moments(name))
 }
 
 /// Recycles the tau-dormant neurons of each of `units` (scored on its activations, all taken

@@ -10,7 +10,7 @@
 //! cargo bench -p dqn --bench update -- --json --no-phases    # one JSON line (benchmarks/pytorch/compare.py)
 //! ```
 //! Options: `--calls N`, `--threads N` (libtorch's intra-op threads; default libtorch's own),
-//! `--net nature|cartpole`, `--precision fp32|bf16` (the learner's `precision`), `--json`,
+//! `--net nature|cartpole|minatar`, `--precision fp32|bf16` (the learner's `precision`), `--json`,
 //! `--no-phases`, `--no-act`.
 //!
 //! Prints milliseconds per call: `update` back to back (as the training loop calls it), and
@@ -55,6 +55,19 @@ fn case(net: &str) -> Case {
                 },
                 loss: Loss::Mse,
                 double: true,
+                ..DqnConfig::default()
+            },
+            calls: 400,
+        },
+        // The MinAtar reference DQN on Breakout's 4 channels (Young & Tian 2019).
+        "minatar" => Case {
+            name: "dqn-minatar",
+            arch: Architecture::MinatarCnn { channels: 4 },
+            batch: 32,
+            actions: 6,
+            config: DqnConfig {
+                rmsprop: Some(dqn::RmsPropConfig::default()),
+                loss: Loss::Huber,
                 ..DqnConfig::default()
             },
             calls: 400,
@@ -131,7 +144,9 @@ fn main() {
         .map(|p| p.parse::<Precision>().unwrap_or_else(|e| panic!("{e}")))
         .unwrap_or_default();
     match case.arch {
-        Architecture::NatureCnn { .. } => run::<u8>(&case, &options),
+        Architecture::NatureCnn { .. } | Architecture::MinatarCnn { .. } => {
+            run::<u8>(&case, &options)
+        }
         Architecture::Mlp { .. } => run::<f32>(&case, &options),
     }
 }

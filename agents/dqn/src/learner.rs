@@ -1,7 +1,10 @@
 //! The DQN learner: online and target networks, the owned optimiser, the TD update, and the
 //! interventions with the FIRE paper's DQN semantics.
 
-use agent::{autocast, state, ActMode, Adam, AdamConfig, DeviceStats, Precision};
+use agent::{
+    autocast, state, ActMode, Adam, AdamConfig, DeviceStats, Optimizer, OptimizerConfig, Precision,
+    RmsPropConfig,
+};
 use fire::{
     metrics, params_of, Intervention, Method, MethodConfig, NamedTensors, ParamReport, ParamRole,
     ParamSelector, ParamSnapshot, ShrinkPerturb, Sources,
@@ -61,8 +64,12 @@ impl EpsilonSchedule {
 pub struct DqnConfig {
     /// Discount factor.
     pub gamma: f64,
-    /// Optimiser.
+    /// Adam's settings (the optimiser unless `rmsprop` is set).
     pub adam: AdamConfig,
+    /// RMSprop instead of Adam (the MinAtar reference DQN's centered RMSprop); `adam` is then
+    /// unused. Absent from older configurations: Adam.
+    #[serde(default)]
+    pub rmsprop: Option<RmsPropConfig>,
     /// TD loss.
     pub loss: Loss,
     /// Double DQN: the online network picks the next action, the target network values it.
@@ -84,11 +91,22 @@ pub struct DqnConfig {
     pub precision: Precision,
 }
 
+impl DqnConfig {
+    /// The optimiser these settings choose.
+    pub fn optimizer(&self) -> OptimizerConfig {
+        match self.rmsprop {
+            Some(r) => OptimizerConfig::RmsProp(r),
+            None => OptimizerConfig::Adam(self.adam),
+        }
+    }
+}
+
 impl Default for DqnConfig {
     fn default() -> Self {
         Self {
             gamma: 0.99,
             adam: AdamConfig::default(),
+            rmsprop: None,
             loss: Loss::Huber,
             double: false,
             tau: 1.0,
@@ -148,7 +166,7 @@ pub struct Dqn<T> {
     online: QNetwork,
     target_vs: nn::VarStore,
     target: QNetwork,
-    adam: Adam,
+    optimizer: Optimizer,
     initial: ParamSnapshot,
     actions: i64,
     arch: Architecture,
@@ -195,7 +213,7 @@ impl<T: tch::kind::Element> Dqn<T> {
         target_vs.copy(&online_vs)?;
         target_vs.freeze();
         let params = params_of(&online_vs);
-        let adam = Adam::new(config.adam, &params)?;
+        let optimizer = Optimizer::new(config.optimizer(), &params)?;
         let initial = ParamSnapshot::capture(&params);
         Ok(Self {
             params,
@@ -206,7 +224,7 @@ impl<T: tch::kind::Element> Dqn<T> {
             online,
             target_vs,
             target,
-            adam,
+            optimizer,
             initial,
             actions,
             arch: arch.clone(),
@@ -235,8 +253,13 @@ impl<T: tch::kind::Element> Dqn<T> {
     }
 
     /// The optimiser.
-    pub fn adam(&self) -> &Adam {
-        &self.adam
+    pub fn optimizer(&self) -> &Optimizer {
+        &self.optimizer
+    }
+
+    /// The optimiser, if it is Adam.
+    pub fn adam(&self) -> Option<&Adam> {
+        self.optimizer.adam()
     }
 
     /// Epsilon-greedy actions of the online network ([`QNetwork::epsilon_greedy`]), in fp32
@@ -300,7 +323,7 @@ impl<T: tch::kind::Element> Dqn<T> {
         self.stats.add(&[&loss, &q.f_mean(Kind::Double)?])?;
         agent::clear_grads(&self.params)?;
         loss.f_backward()?;
-        self.adam.step(&self.params)
+        self.optimizer.step(&self.params)
     }
 
     /// Means of the TD loss and Q-value over the updates since the last call (`None` if
@@ -384,7 +407,7 @@ impl<T: tch::kind::Element> Dqn<T> {
             agent::polyak(&self.target_vs, &self.online_vs, 1.0)?;
         }
         if parts.reset_optimizer {
-            self.adam.reset();
+            self.optimizer.reset();
         }
         Ok(reports)
     }
@@ -437,8 +460,8 @@ impl<T: tch::kind::Element> Dqn<T> {
         self.params = params_of(&self.online_vs);
         let params = self.params();
         self.initial = state::extend_initial(&self.initial, &params);
-        self.adam.track(&params);
-        self.adam.reset();
+        self.optimizer.track(&params);
+        self.optimizer.reset();
         agent::polyak(&self.target_vs, &self.online_vs, 1.0)
     }
 
@@ -459,7 +482,7 @@ impl<T: tch::kind::Element> Dqn<T> {
             &hidden,
             tau,
             &fresh,
-            &self.adam,
+            &self.optimizer,
         )
     }
 
@@ -470,7 +493,7 @@ impl<T: tch::kind::Element> Dqn<T> {
         let mut out = state::prefixed("online.", &params);
         out.extend(state::prefixed("target.", &params_of(&self.target_vs)));
         out.extend(state::initial_tensors(&self.initial, &params));
-        out.extend(self.adam.state_tensors());
+        out.extend(self.optimizer.state_tensors());
         out.extend(self.stats.state_tensors());
         out
     }
@@ -488,7 +511,7 @@ impl<T: tch::kind::Element> Dqn<T> {
         state::restore("target.", &params_of(&self.target_vs), tensors)?;
         self.initial = state::load_initial(&params_of(&self.online_vs), tensors)?;
         self.stats.load_state(tensors)?;
-        self.adam.load_state(tensors)
+        self.optimizer.load_state(tensors)
     }
 
     /// Epsilon for `mode`.

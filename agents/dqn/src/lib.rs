@@ -2,7 +2,8 @@
 //!
 //! # Brief overview
 //!
-//! * [`QNetwork`] ([`Architecture::NatureCnn`] for Atari, [`Architecture::Mlp`] for vector
+//! * [`QNetwork`] ([`Architecture::NatureCnn`] for Atari, [`Architecture::MinatarCnn`] for
+//!   MinAtar, [`Architecture::Mlp`] for vector
 //!   observations) keeps its parameters under role-named paths: `q.encoder.*` and `q.head.*`.
 //! * [`Dqn`] holds the online and target networks, the optimiser and theta_0; [`Dqn::update`]
 //!   is one TD step on a [`replay::Batch`]; [`Dqn::intervene`] applies FIRE, full reset or
@@ -16,7 +17,7 @@
 mod learner;
 mod network;
 
-pub use agent::{Adam, AdamConfig};
+pub use agent::{Adam, AdamConfig, RmsPropConfig};
 pub use learner::{
     Dqn, DqnConfig, DqnPolicy, EpsilonSchedule, InterventionParts, Loss, UpdateStats,
     PLASTICITY_METRICS,

@@ -17,6 +17,13 @@ pub enum Architecture {
         /// Stacked frames (input channels).
         frames: i64,
     },
+    /// Young & Tian (2019), MinAtar's reference DQN (`examples/dqn.py`): one conv (16 3x3/1)
+    /// on the 10x10 0/1 state, then 128 units and one output per action; PyTorch's default
+    /// initialisation, as that script has (weights and biases uniform in +-1/sqrt(fan_in)).
+    MinatarCnn {
+        /// State channels (the game's, or the largest of a sequence of games).
+        channels: i64,
+    },
     /// Fully connected layers on a flat `f32` observation.
     Mlp {
         /// Observation length.
@@ -27,10 +34,11 @@ pub enum Architecture {
 }
 
 impl Architecture {
-    /// Shape of one observation: `[frames, 84, 84]` or `[obs_dim]`.
+    /// Shape of one observation: `[frames, 84, 84]`, `[channels, 10, 10]` or `[obs_dim]`.
     pub fn obs_shape(&self) -> Vec<i64> {
         match self {
             Architecture::NatureCnn { frames } => vec![*frames, 84, 84],
+            Architecture::MinatarCnn { channels } => vec![*channels, 10, 10],
             Architecture::Mlp { obs_dim, .. } => vec![*obs_dim],
         }
     }
@@ -83,6 +91,30 @@ fn linear(path: nn::Path, d_in: i64, d_out: i64) -> nn::Linear {
     )
 }
 
+/// PyTorch's default for `nn.Conv2d` and `nn.Linear` (Kaiming uniform with a = sqrt(5)):
+/// weights and biases uniform in +-1/sqrt(fan_in).
+fn torch_default(fan_in: i64) -> Init {
+    let bound = 1.0 / (fan_in as f64).sqrt();
+    Init::Uniform {
+        lo: -bound,
+        up: bound,
+    }
+}
+
+fn torch_linear(path: nn::Path, d_in: i64, d_out: i64) -> nn::Linear {
+    let init = torch_default(d_in);
+    nn::linear(
+        path,
+        d_in,
+        d_out,
+        nn::LinearConfig {
+            ws_init: init,
+            bs_init: Some(init),
+            bias: true,
+        },
+    )
+}
+
 impl QNetwork {
     /// Builds the network under `root / "q"` with `actions` outputs.
     pub fn new(root: &nn::Path, arch: &Architecture, actions: i64) -> Self {
@@ -123,6 +155,30 @@ impl QNetwork {
                     ]
                     .map(String::from)
                     .to_vec(),
+                }
+            }
+            Architecture::MinatarCnn { channels } => {
+                let cfg = nn::ConvConfig {
+                    stride: 1,
+                    ws_init: torch_default(channels * 9),
+                    bs_init: torch_default(channels * 9),
+                    ..Default::default()
+                };
+                let conv = nn::conv2d(&enc / "conv1", *channels, 16, 3, cfg);
+                let flat = 16 * 8 * 8;
+                Self {
+                    encoder: vec![Layer::Conv(conv, 1), Layer::Flatten],
+                    head: vec![
+                        torch_linear(&head / "fc1", flat, 128),
+                        torch_linear(&head / "fc2", 128, actions),
+                    ],
+                    // The state is 0/1 already.
+                    scale_pixels: false,
+                    injected: None,
+                    head_shapes: vec![(flat, 128), (128, actions)],
+                    layers: ["q.encoder.conv1", "q.head.fc1", "q.head.fc2"]
+                        .map(String::from)
+                        .to_vec(),
                 }
             }
             Architecture::Mlp { obs_dim, hidden } => {

@@ -69,7 +69,13 @@ fn fire_keeps_adam_syncs_target_and_resets_the_head() {
     for s in 0..5 {
         a.update(&batch(s)).unwrap();
     }
-    let m_before = a.adam().moments("q.encoder.fc1.weight").unwrap().0.copy();
+    let m_before = a
+        .adam()
+        .unwrap()
+        .moments("q.encoder.fc1.weight")
+        .unwrap()
+        .0
+        .copy();
     let reports = a.intervene(&MethodConfig::default(), None).unwrap();
     let names: Vec<&str> = reports.iter().map(|r| r.name.as_str()).collect();
     assert!(
@@ -78,6 +84,7 @@ fn fire_keeps_adam_syncs_target_and_resets_the_head() {
     );
     assert!(
         a.adam()
+            .unwrap()
             .moments("q.encoder.fc1.weight")
             .unwrap()
             .0
@@ -143,7 +150,7 @@ fn redo_recycles_dead_units_zeroes_their_moments_and_keeps_outputs() {
             0.0,
             "outgoing weights zeroed"
         );
-        let (m, v) = a.adam().moments("q.encoder.fc1.weight").unwrap();
+        let (m, v) = a.adam().unwrap().moments("q.encoder.fc1.weight").unwrap();
         assert_eq!(m.get(unit).abs().sum(Kind::Float).double_value(&[]), 0.0);
         assert_eq!(v.get(unit).abs().sum(Kind::Float).double_value(&[]), 0.0);
     }
