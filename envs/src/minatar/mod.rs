@@ -152,14 +152,20 @@ impl Cell for u8 {
     /// Eight cells at a time through a table (the training loop's path).
     #[inline]
     fn expand(plane: Grid, out: &mut [u8]) {
-        let bytes = plane.bits().to_le_bytes();
-        let mut chunks = out.chunks_exact_mut(8);
-        for (chunk, &b) in chunks.by_ref().zip(&bytes) {
-            chunk.copy_from_slice(&EXPAND[usize::from(b)].to_le_bytes());
+        let Ok(out) = <&mut [u8; grid::CELLS]>::try_from(out) else {
+            return;
+        };
+        // The bytes come from the two 64-bit halves by constant shifts (in registers);
+        // reading them back from memory right after the planes were stored stalls.
+        let (lo, hi) = (plane.bits() as u64, (plane.bits() >> 64) as u64);
+        let byte = |half: u64, k: usize| EXPAND[((half >> (8 * k)) & 0xff) as usize].to_le_bytes();
+        for k in 0..8 {
+            out[8 * k..8 * k + 8].copy_from_slice(&byte(lo, k));
         }
-        let rest = chunks.into_remainder();
-        let last = EXPAND[usize::from(bytes[grid::CELLS / 8])].to_le_bytes();
-        rest.copy_from_slice(&last[..rest.len()]);
+        for k in 0..4 {
+            out[64 + 8 * k..72 + 8 * k].copy_from_slice(&byte(hi, k));
+        }
+        out[96..].copy_from_slice(&byte(hi, 4)[..4]);
     }
 }
 
