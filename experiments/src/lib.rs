@@ -6,6 +6,7 @@
 //! * `classic`: DQN on CartPole-v1 and SAC on Pendulum-v1 through the same loop ([`classic`]).
 //! * `humanoid`: SAC on the HumanoidBench H1 tasks with FIRE and the reset baselines
 //!   ([`humanoid`]).
+//! * `minatar`: DQN on MinAtar, one game or a continual sequence of games ([`minatar`]).
 //! * `atari-env`: list the games, measure environment speed.
 //! * `fire-demo`: FIRE against full reset, shrink & perturb and no intervention on a
 //!   sequence of memorisation tasks that makes a network lose plasticity.
@@ -20,4 +21,5 @@ pub mod cli;
 pub mod demo;
 pub mod dqn_keys;
 pub mod humanoid;
+pub mod minatar;
 pub mod sac_keys;
