@@ -9,7 +9,11 @@
 //! cargo bench -p sac --bench update -- --only simba --json   # one JSON line per network
 //! ```
 //! Options: `--calls N`, `--threads N` (libtorch's intra-op threads; default libtorch's own),
-//! `--only mlp|simba`, `--precision fp32|bf16` (the learner's `precision`), `--json`.
+//! `--only mlp|simba`, `--precision fp32|bf16` (the learner's `precision`), `--json`,
+//! `--phases` (after each network's row, the update's big pieces timed alone, each followed by
+//! a synchronisation: the critic ensemble's forward without gradients (the target's), its
+//! forward and backward (the critic's loss), the AdamW step over its parameters, and the
+//! actor's sample forward and backward).
 //! Prints milliseconds per call: `update` back to back (as the training loop calls it, the
 //! device synchronised at the end), and `act` on one observation in training mode.
 
@@ -41,6 +45,7 @@ fn main() {
         .unwrap_or(if device == Device::Cpu { 20 } else { 300 });
     let only = value("--only");
     let json = args.iter().any(|a| a == "--json");
+    let phases = args.iter().any(|a| a == "--phases");
     let precision: agent::Precision = value("--precision")
         .map(|p| p.parse().unwrap_or_else(|e| panic!("{e}")))
         .unwrap_or_default();
@@ -94,6 +99,17 @@ fn main() {
                 .act(&obs, ActMode::Train { step: 0 }, &mut rng)
                 .expect("act");
         });
+        if phases && !json {
+            print_phases(
+                &agent,
+                &batches[0],
+                obs_dim,
+                action_dim,
+                calls,
+                device,
+                precision,
+            );
+        }
         if json {
             println!(
                 "{{\"side\": \"ours\", \"net\": \"sac-{name}\", \"precision\": \"{precision}\", \"threads\": {}, \"update_ms\": {update_ms:.4}, \"rows\": {{\"act\": {act_ms:.4}}}}}",
@@ -105,6 +121,66 @@ fn main() {
             );
         }
     }
+}
+
+/// The update's big pieces, timed one by one on one batch (milliseconds per call).
+fn print_phases(
+    agent: &Sac,
+    batch: &Batch<f32>,
+    obs_dim: usize,
+    action_dim: usize,
+    calls: usize,
+    device: Device,
+    precision: agent::Precision,
+) {
+    use tch::{Kind, Tensor};
+    let n = BATCH as i64;
+    let obs = Tensor::from_slice(&batch.obs)
+        .view([n, obs_dim as i64])
+        .to_device(device);
+    let actions = Tensor::from_slice(&batch.actions)
+        .view([n, action_dim as i64])
+        .to_device(device);
+    let critic: Vec<(String, Tensor)> = agent
+        .params()
+        .into_iter()
+        .filter(|(name, _)| name.starts_with("critic."))
+        .collect();
+    let cast = |f: &dyn Fn() -> Tensor| {
+        agent::autocast(precision, device, || Ok(f().to_kind(Kind::Float))).expect("autocast")
+    };
+    let no_grad = time(device, calls, |_| {
+        let _ = tch::no_grad(|| cast(&|| agent.target().forward(&obs, &actions, true)));
+    });
+    let fwd_bwd = time(device, calls, |_| {
+        agent::clear_grads(&critic).expect("clear");
+        let q = cast(&|| agent.critic().forward(&obs, &actions, false));
+        q.square().mean(Kind::Float).backward();
+    });
+    let mut adam = agent::Adam::new(agent.config().critic_adam, &critic).expect("adam");
+    let step = time(device, calls, |_| adam.step(&critic).expect("step"));
+    let actor: Vec<(String, Tensor)> = agent
+        .params()
+        .into_iter()
+        .filter(|(name, _)| name.starts_with("actor."))
+        .collect();
+    let actor_ms = time(device, calls, |_| {
+        agent::clear_grads(&actor).expect("clear");
+        let (_, log_pi) = agent::autocast(precision, device, || {
+            Ok(agent.policy_net().sample(&obs).expect("sample"))
+        })
+        .expect("autocast");
+        log_pi.mean(Kind::Float).backward();
+    });
+    println!("| phase: critic ensemble forward, no gradients (x2 per update: actor loss, target) | | {no_grad:.3} |");
+    println!(
+        "| phase: critic ensemble forward and backward (the critic's loss) | | {fwd_bwd:.3} |"
+    );
+    println!(
+        "| phase: AdamW step over the critics ({} tensors) | | {step:.3} |",
+        critic.len()
+    );
+    println!("| phase: actor sample forward and backward | | {actor_ms:.3} |");
 }
 
 fn random_batch(rng: &mut ChaCha8Rng, obs_dim: usize, action_dim: usize) -> Batch<f32> {
