@@ -112,12 +112,6 @@ impl RmsProp {
     /// injection) and their averages are left alone.
     pub fn step(&mut self, params: &[(String, Tensor)]) -> Result<()> {
         self.step += 1;
-        let RmsPropConfig {
-            lr,
-            alpha,
-            eps,
-            centered,
-        } = self.config;
         tch::no_grad(|| -> Result<()> {
             for (name, p) in params {
                 let g = p.grad();
@@ -128,23 +122,14 @@ impl RmsProp {
                     field: "optimizer state",
                     reason: format!("no running averages for `{name}`"),
                 };
-                let mut v = self
-                    .square_avg
-                    .get(name)
-                    .ok_or_else(missing)?
-                    .shallow_clone();
-                let _ = v
-                    .f_mul_scalar_(alpha)?
-                    .f_addcmul_(&g, &(&g * (1.0 - alpha)))?;
-                let mut den = if centered {
-                    let mut m = self.grad_avg.get(name).ok_or_else(missing)?.shallow_clone();
-                    let _ = m.f_lerp_(&g, 1.0 - alpha)?;
-                    v.f_addcmul(&m, &(-&m))?.f_sqrt()?
-                } else {
-                    v.f_sqrt()?
+                let v = self.square_avg.get(name).ok_or_else(missing)?;
+                let m = match self.config.centered {
+                    true => Some(self.grad_avg.get(name).ok_or_else(missing)?),
+                    false => None,
                 };
-                let _ = den.f_add_scalar_(eps)?;
-                let _ = p.shallow_clone().f_addcdiv_(&(&g * (-lr)), &den)?;
+                if !step_in_place_cpu(&self.config, p, &g, v, m) {
+                    step_with_ops(&self.config, p, &g, v, m)?;
+                }
             }
             Ok(())
         })
@@ -229,6 +214,97 @@ impl RmsProp {
             ("rmsprop.grad_avg.", &self.grad_avg),
         ]
     }
+}
+
+/// One parameter's step as tensor operations (any device, any layout).
+fn step_with_ops(
+    config: &RmsPropConfig,
+    p: &Tensor,
+    g: &Tensor,
+    v: &Tensor,
+    m: Option<&Tensor>,
+) -> Result<()> {
+    let RmsPropConfig { lr, alpha, eps, .. } = *config;
+    let mut v = v.shallow_clone();
+    let _ = v
+        .f_mul_scalar_(alpha)?
+        .f_addcmul_(g, &(g * (1.0 - alpha)))?;
+    let mut den = match m {
+        Some(m) => {
+            let mut m = m.shallow_clone();
+            let _ = m.f_lerp_(g, 1.0 - alpha)?;
+            v.f_addcmul(&m, &(-&m))?.f_sqrt()?
+        }
+        None => v.f_sqrt()?,
+    };
+    let _ = den.f_add_scalar_(eps)?;
+    let _ = p.shallow_clone().f_addcdiv_(&(g * (-lr)), &den)?;
+    Ok(())
+}
+
+/// The whole step of one parameter in one pass over its elements, for contiguous float32
+/// tensors on the CPU (the MinAtar network's case): [`step_with_ops`] makes nine passes and
+/// four temporaries, which on the 131k-weight fc1 cost more than the forward and backward
+/// passes together (measured: 2.5 of 4.1 ms per update). The same float32 arithmetic as the
+/// ops up to rounding. Returns false, having done nothing, for any other tensor.
+fn step_in_place_cpu(
+    config: &RmsPropConfig,
+    p: &Tensor,
+    g: &Tensor,
+    v: &Tensor,
+    m: Option<&Tensor>,
+) -> bool {
+    let n = p.numel();
+    let plain = |t: &Tensor| {
+        t.device() == tch::Device::Cpu
+            && t.kind() == tch::Kind::Float
+            && t.is_contiguous()
+            && t.numel() == n
+    };
+    if !(plain(p) && plain(g) && plain(v) && m.is_none_or(plain)) {
+        return false;
+    }
+    // Distinct buffers: the parameter, its gradient and its state never share storage (the
+    // state is `zeros_like`, the gradient autograd's own).
+    let mut ptrs = vec![p.data_ptr(), g.data_ptr(), v.data_ptr()];
+    ptrs.extend(m.map(Tensor::data_ptr));
+    for (i, a) in ptrs.iter().enumerate() {
+        assert!(
+            ptrs[i + 1..].iter().all(|b| b != a),
+            "aliased optimiser buffers"
+        );
+    }
+    let alpha = config.alpha as f32;
+    let (keep, lr, eps) = (1.0 - alpha, config.lr as f32, config.eps as f32);
+    // SAFETY: each pointer addresses `n` contiguous, initialised f32 values (checked above) of
+    // a tensor borrowed for the whole call, and no two alias (asserted above).
+    let (p, g, v) = unsafe {
+        (
+            std::slice::from_raw_parts_mut(ptrs[0] as *mut f32, n),
+            std::slice::from_raw_parts(ptrs[1] as *const f32, n),
+            std::slice::from_raw_parts_mut(ptrs[2] as *mut f32, n),
+        )
+    };
+    match ptrs.get(3) {
+        Some(&ptr) => {
+            // SAFETY: as above, for the gradient average.
+            let m = unsafe { std::slice::from_raw_parts_mut(ptr as *mut f32, n) };
+            for i in 0..n {
+                let gi = g[i];
+                v[i] = v[i] * alpha + gi * (gi * keep);
+                m[i] += (gi - m[i]) * keep;
+                p[i] += (gi * -lr) / ((v[i] - m[i] * m[i]).sqrt() + eps);
+            }
+        }
+        None => {
+            for i in 0..n {
+                let gi = g[i];
+                v[i] = v[i] * alpha + gi * (gi * keep);
+                p[i] += (gi * -lr) / (v[i].sqrt() + eps);
+            }
+        }
+    }
+    true
 }
 
 #[cfg(test)]
@@ -323,6 +399,41 @@ mod tests {
             .all(|t| t.abs().sum(Kind::Float).double_value(&[]) == 0.0));
         let missing = other.load_state(&saved[1..]).unwrap_err().to_string();
         assert!(missing.contains("`w` missing"), "{missing}");
+    }
+
+    /// The one-pass CPU step against the op-by-op step on the same random values, five steps
+    /// in a row: equal to float32 rounding, centered and not.
+    #[test]
+    fn the_one_pass_step_is_the_op_by_op_step() {
+        tch::manual_seed(3);
+        let cpu = (Kind::Float, tch::Device::Cpu);
+        for centered in [true, false] {
+            let cfg = RmsPropConfig {
+                centered,
+                ..RmsPropConfig::default()
+            };
+            let start = Tensor::randn([64, 33], cpu);
+            let (pa, pb) = (start.copy(), start.copy());
+            let zeros = || Tensor::zeros([64, 33], cpu);
+            let (va, vb, ma, mb) = (zeros(), zeros(), zeros(), zeros());
+            let (ma, mb) = match centered {
+                true => (Some(&ma), Some(&mb)),
+                false => (None, None),
+            };
+            for _ in 0..5 {
+                let g = Tensor::randn([64, 33], cpu);
+                assert!(step_in_place_cpu(&cfg, &pa, &g, &va, ma));
+                step_with_ops(&cfg, &pb, &g, &vb, mb).unwrap();
+            }
+            let gap = (&pa - &pb).abs().max().double_value(&[]);
+            let moved = (&pa - &start).abs().max().double_value(&[]);
+            assert!(
+                gap < 1e-6 && moved > 1e-3,
+                "centered {centered}: gap {gap}, moved {moved}"
+            );
+            let strided = Tensor::zeros([33, 64], cpu).tr();
+            assert!(!step_in_place_cpu(&cfg, &strided, &strided.copy(), &va, ma));
+        }
     }
 
     #[test]

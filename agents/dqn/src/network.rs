@@ -247,8 +247,10 @@ impl QNetwork {
     /// the batch's 900k pixels), and convolutions run on channels-last (NHWC) activations,
     /// oneDNN's native layout on the CPU and cuDNN's fastest on tensor cores.
     pub fn forward_with_features(&self, obs: &Tensor) -> (Tensor, Vec<Tensor>) {
+        // Channels-last pays on the Nature CNN's 84x84 frames; on MinAtar's 10x10 grids the
+        // two permutations cost more than they save.
         let convolutional = matches!(self.encoder.first(), Some(Layer::Conv(..)));
-        let mut x = if convolutional {
+        let mut x = if convolutional && self.scale_pixels {
             // NHWC strides, laid out on the bytes before they become floats (a quarter of the
             // traffic); `to_kind` keeps the strides.
             obs.permute([0, 2, 3, 1])
