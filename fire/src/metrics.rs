@@ -1,10 +1,15 @@
-//! Plasticity diagnostics (FIRE.md section 5): dormant neurons, feature ranks, norms.
+//! Plasticity diagnostics (FIRE.md section 5): dormant neurons, feature ranks, norms, and the
+//! ones Plasticine (RLE-Foundation/Plasticine, `plasticine_metrics/`) logs besides: the
+//! fraction of active units, the distance from initialisation and the global gradient norm.
 //!
-//! DfI and SFE live in [`crate::orthogonalize`] (and per layer in [`crate::layer`]).
+//! DfI and SFE live in [`crate::orthogonalize`](mod@crate::orthogonalize) (and per layer in
+//! [`crate::layer`]).
 
 use tch::{Kind, Tensor};
 
 use crate::error::{Error, Result};
+use crate::intervention::ParamSnapshot;
+use crate::orthogonalize::{frobenius_norm, sfe};
 
 /// ReDo scores `s_i = E|h_i| / mean_k E|h_k|` of a layer's activations: `[B, d]` gives `[d]`;
 /// conv activations `[B, c, h, w]` average over batch and space and give `[c]`.
@@ -171,6 +176,110 @@ pub fn param_norms(params: &[(String, Tensor)]) -> Result<Vec<ParamNorms>> {
     })
 }
 
+/// Fraction of active units: the share of the entries of a layer's activations, over the
+/// batch and every unit (and every position of a conv map), that are `> 0`.
+///
+/// Plasticine's `compute_active_units(features, "relu")` (`plasticine_metrics/units.py`) is
+/// `1 - mean(features == 0)` on a `[batch, features]` matrix of post-ReLU features, the same
+/// number for ReLU and CReLU outputs, which are never negative. It counts (sample, unit)
+/// pairs, not units: a unit active on half the batch adds half a unit. (Plasticine's tanh and
+/// sigmoid variants count non-saturated entries instead; they are not provided here.) Takes
+/// `[B, d]` or `[B, c, h, w]`; 0 for an empty batch. Its complement at the level of units,
+/// units never active on the batch, is [`dormant`] with `tau = 0`.
+pub fn active_fraction(activations: &Tensor) -> Result<f64> {
+    if !matches!(activations.dim(), 2 | 4) {
+        return Err(Error::Shape {
+            op: "active_fraction",
+            expected: "[batch, features] or [batch, channels, h, w] activations",
+            shape: activations.size(),
+        });
+    }
+    let n = activations.numel();
+    if n == 0 {
+        return Ok(0.0);
+    }
+    tch::no_grad(|| {
+        let active = activations
+            .f_gt(0.0)?
+            .f_sum(Kind::Int64)?
+            .f_int64_value(&[])?;
+        Ok(active as f64 / n as f64)
+    })
+}
+
+/// How far parameters are from a reference, usually theta_0.
+#[derive(Clone, Debug, PartialEq)]
+pub struct WeightDistance {
+    /// `||theta - theta_0||_2` over all the parameters, as one vector.
+    pub total: f64,
+    /// `total / sqrt(numel)`: the root-mean-square distance per entry, Plasticine's
+    /// `compute_l2_norm_difference`.
+    pub rms: f64,
+    /// Entries compared.
+    pub numel: i64,
+    /// `||theta_p - theta_0,p||_2` of each parameter, in the order given.
+    pub per_param: Vec<(String, f64)>,
+}
+
+/// Distance of each parameter, and of all of them together, from `reference`.
+///
+/// Plasticine's `compute_l2_norm_difference(model, state)` (`plasticine_metrics/norm.py`) is
+/// `sqrt(sum_p ||theta_p - state_p||^2 / N)` over all N entries, i.e. [`WeightDistance::rms`]
+/// here; [`WeightDistance::total`] is the plain L2 norm. Plasticine's C51 Atari script takes
+/// the state at initialisation (distance from theta_0); its PPO scripts take it at the start
+/// of every iteration (how far one iteration moved the weights). Pass whichever snapshot;
+/// [`ParamSnapshot::capture`] of the fresh network gives the first. Computed in f64 without
+/// overflow ([`sfe`]).
+///
+/// A parameter missing from `reference` is an [`Error::MissingParam`]; another shape, an
+/// [`Error::ShapeMismatch`].
+pub fn weight_distance(
+    params: &[(String, Tensor)],
+    reference: &ParamSnapshot,
+) -> Result<WeightDistance> {
+    let mut squared = 0.0;
+    let mut numel = 0i64;
+    let mut per_param = Vec::with_capacity(params.len());
+    for (name, t) in params {
+        let t0 = reference.get(name, t, "the reference parameters")?;
+        let t0 = tch::no_grad(|| t0.f_to_device(t.device()))?;
+        let d2 = sfe(t, &t0)?;
+        squared += d2;
+        numel += t.numel() as i64;
+        per_param.push((name.clone(), d2.sqrt()));
+    }
+    let total = squared.sqrt();
+    let rms = if numel > 0 {
+        (squared / numel as f64).sqrt()
+    } else {
+        0.0
+    };
+    Ok(WeightDistance {
+        total,
+        rms,
+        numel,
+        per_param,
+    })
+}
+
+/// Global gradient norm `sqrt(sum_p ||g_p||^2)` over the parameters' current gradients (a
+/// parameter without a gradient counts 0), in f64.
+///
+/// Plasticine logs the total norm that `torch.nn.utils.clip_grad_norm_(model.parameters(),
+/// max_norm)` returns, which is this norm before clipping; it averages it over the minibatches
+/// of an iteration (PPO) or the last 10 updates (C51). Call it after `backward` and before the
+/// optimiser step (and after clipping, if the clipped norm is wanted).
+pub fn grad_norm(params: &[(String, Tensor)]) -> Result<f64> {
+    let mut squared = 0.0;
+    for (_, t) in params {
+        let g = t.grad();
+        if g.defined() {
+            squared += frobenius_norm(&g)?.powi(2);
+        }
+    }
+    Ok(squared.sqrt())
+}
+
 fn l2(t: &Tensor) -> Result<f64> {
     Ok(t.to_kind(Kind::Float)
         .f_square()?
@@ -232,5 +341,75 @@ mod tests {
         assert!((n[0].effective_lr() - 2.0).abs() < 1e-6);
         let f = Tensor::from_slice(&[3.0f32, 4.0, 0.0, 1.0]).reshape([2, 2]);
         assert!((feature_norm(&f).unwrap() - 3.0).abs() < 1e-6);
+    }
+
+    #[test]
+    fn active_fraction_counts_positive_entries() {
+        // Post-ReLU [2, 3]: [[0, 1, 2], [0, 0, 3]] -> 3 positive of 6 = 0.5.
+        let h = Tensor::from_slice(&[0.0f32, 1.0, 2.0, 0.0, 0.0, 3.0]).reshape([2, 3]);
+        assert_eq!(active_fraction(&h).unwrap(), 0.5);
+        // Conv [1, 2, 1, 2]: entries 1, -1, 0, 4 -> 2 of 4 (negative pre-activations are off).
+        let c = Tensor::from_slice(&[1.0f32, -1.0, 0.0, 4.0]).reshape([1, 2, 1, 2]);
+        assert_eq!(active_fraction(&c).unwrap(), 0.5);
+        let v = Tensor::from_slice(&[1.0f32]);
+        assert!(matches!(active_fraction(&v), Err(Error::Shape { .. })));
+        let empty = Tensor::zeros([0, 4], (Kind::Float, Device::Cpu));
+        assert_eq!(active_fraction(&empty).unwrap(), 0.0);
+    }
+
+    #[test]
+    fn weight_distance_total_rms_and_per_parameter() {
+        // W - W0 = [[3, 0], [0, 4]] -> 5; b - b0 = [0, 0] -> 0.
+        // total = 5, N = 6 entries, rms = sqrt(25 / 6).
+        let params = vec![
+            (
+                "fc.weight".to_string(),
+                Tensor::from_slice(&[4.0f32, 1.0, 1.0, 5.0]).reshape([2, 2]),
+            ),
+            ("fc.bias".to_string(), Tensor::from_slice(&[1.0f32, 1.0])),
+        ];
+        let theta_0 = ParamSnapshot::from_tensors(vec![
+            (
+                "fc.weight".into(),
+                Tensor::ones([2, 2], (Kind::Float, Device::Cpu)),
+            ),
+            (
+                "fc.bias".into(),
+                Tensor::ones([2], (Kind::Float, Device::Cpu)),
+            ),
+        ]);
+        let d = weight_distance(&params, &theta_0).unwrap();
+        assert!((d.total - 5.0).abs() < 1e-12);
+        assert!((d.rms - (25.0f64 / 6.0).sqrt()).abs() < 1e-12);
+        assert_eq!(d.numel, 6);
+        assert_eq!(
+            d.per_param,
+            vec![("fc.weight".to_string(), 5.0), ("fc.bias".to_string(), 0.0)]
+        );
+        let partial = ParamSnapshot::from_tensors(vec![(
+            "fc.weight".into(),
+            Tensor::ones([2, 2], (Kind::Float, Device::Cpu)),
+        )]);
+        assert!(matches!(
+            weight_distance(&params, &partial),
+            Err(Error::MissingParam { .. })
+        ));
+    }
+
+    #[test]
+    fn global_grad_norm_combines_parameters() {
+        // loss = 1.5 a^2 + 2 b: grad a = 3 a = [3, 0] at a = [1, 0], grad b = [2, 2];
+        // sqrt(9 + 4 + 4) = sqrt(17). A parameter without a gradient adds nothing.
+        let a = Tensor::from_slice(&[1.0f32, 0.0]).set_requires_grad(true);
+        let b = Tensor::from_slice(&[0.5f32, -0.5]).set_requires_grad(true);
+        let unused = Tensor::from_slice(&[9.0f32]).set_requires_grad(true);
+        let loss = (&a * &a).sum(Kind::Float) * 1.5 + b.sum(Kind::Float) * 2.0;
+        loss.backward();
+        let params = vec![
+            ("a".to_string(), a),
+            ("b".to_string(), b),
+            ("u".to_string(), unused),
+        ];
+        assert!((grad_norm(&params).unwrap() - 17f64.sqrt()).abs() < 1e-6);
     }
 }
