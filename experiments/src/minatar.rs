@@ -213,7 +213,7 @@ impl Experiment for MinatarRunConfig {
         }
         let mut keys = self.level_keys();
         keys.resolve_steps(&mut self.run, given.steps)
-            .map_err(|e| anyhow::anyhow!("{}", e.to_string().replace("level", "game")))?;
+            .map_err(in_game_terms)?;
         self.env.game_steps = keys.level_steps;
         Ok(())
     }
@@ -231,7 +231,7 @@ impl Experiment for MinatarRunConfig {
             ensure!(games.len() >= 2, "games needs at least two games");
             self.level_keys()
                 .validate(&self.run)
-                .map_err(|e| anyhow::anyhow!("{}", e.to_string().replace("level", "game")))?;
+                .map_err(in_game_terms)?;
         }
         Ok(())
     }
@@ -309,6 +309,17 @@ impl Experiment for MinatarRunConfig {
         };
         runtime::train(&self.run, setup, run, resume, true)
     }
+}
+
+/// A level protocol's error in this binary's words: its keys are `games`, `game_steps` and
+/// `intervene_at_switch`.
+fn in_game_terms(e: anyhow::Error) -> anyhow::Error {
+    let text = e
+        .to_string()
+        .replace("intervene_at_level", "intervene_at_switch")
+        .replace("level_steps", "game_steps")
+        .replace("level", "game");
+    anyhow::anyhow!("{text}")
 }
 
 /// MinAtar games played in turn (one for a single-game run): the 6-action set, observations

@@ -119,40 +119,41 @@ fn breakout_with_fire_logs_checkpoints_and_resumes() {
     assert!(rows_of(&run, "losses/td_loss").iter().any(|r| r.0 > 2000));
 }
 
-/// Two games of 1,000 steps with FIRE at the switch, killed nowhere: the switch at exactly
-/// 1,000, one `games.csv` row per game with its name, per-game return tags, and a resume from
-/// the checkpoint in the middle of the second game (with the replay and the games' states)
-/// that ends as the uninterrupted run.
+/// The arguments of a two-game run into `run`: 1,000 steps each, FIRE at the switch,
+/// checkpoints every 500 steps with the replay and the games' states.
+fn sequence_args(run: &Path) -> Vec<String> {
+    let mut args: Vec<String> = [
+        "--games",
+        "Breakout,SpaceInvaders",
+        "--game-steps",
+        "1000",
+        "--intervention",
+        "fire",
+        "--intervene-at-switch",
+        "--eval-every",
+        "0",
+        "--checkpoint-every",
+        "500",
+        "--set",
+        "checkpoint_replay=true",
+    ]
+    .map(String::from)
+    .to_vec();
+    args.extend(SMALL.iter().map(|s| s.to_string()));
+    args.extend(["--run-dir".into(), run.to_str().unwrap().into()]);
+    args
+}
+
+/// Two games of 1,000 steps with FIRE at the switch: the switch at exactly 1,000, one
+/// `games.csv` row per game with its name, per-game return tags, and the same run killed
+/// (-9) after its checkpoint in the middle of the second game, resumed, ending as the
+/// uninterrupted run.
 #[test]
 fn a_sequence_of_games_switches_intervenes_and_resumes_exactly() {
     let tmp = tempfile::tempdir().unwrap();
-    let go = |name: &str, steps: Option<&str>| {
-        let run = tmp.path().join(name);
-        let mut args = vec![
-            "--games",
-            "Breakout,SpaceInvaders",
-            "--game-steps",
-            "1000",
-            "--intervention",
-            "fire",
-            "--intervene-at-switch",
-            "--eval-every",
-            "0",
-            "--checkpoint-every",
-            "500",
-            "--set",
-            "checkpoint_replay=true",
-            "--run-dir",
-            run.to_str().unwrap(),
-        ];
-        if let Some(s) = steps {
-            args.extend(["--steps", s]);
-        }
-        args.extend_from_slice(SMALL);
-        let out = minatar(&args);
-        (run, out)
-    };
-    let (whole, out) = go("whole", None);
+    let whole = tmp.path().join("whole");
+    let args = sequence_args(&whole);
+    let out = minatar(&args.iter().map(String::as_str).collect::<Vec<_>>());
     assert!(out.status.success(), "{}", stderr(&out));
     assert!(
         stderr(&out).contains("Breakout -> SpaceInvaders"),
@@ -187,25 +188,7 @@ fn a_sequence_of_games_switches_intervenes_and_resumes_exactly() {
     // The same run killed (-9) after its checkpoint in the middle of the second game, then
     // resumed: it ends as the uninterrupted run, row for row.
     let cut = tmp.path().join("cut");
-    let mut args: Vec<String> = [
-        "--games",
-        "Breakout,SpaceInvaders",
-        "--game-steps",
-        "1000",
-        "--intervention",
-        "fire",
-        "--intervene-at-switch",
-        "--eval-every",
-        "0",
-        "--checkpoint-every",
-        "500",
-        "--set",
-        "checkpoint_replay=true",
-    ]
-    .map(String::from)
-    .to_vec();
-    args.extend(SMALL.iter().map(|s| s.to_string()));
-    args.extend(["--run-dir".into(), cut.to_str().unwrap().into()]);
+    let args = sequence_args(&cut);
     let mut child = Command::new(env!("CARGO_BIN_EXE_minatar"))
         .args(&args)
         .stdout(std::process::Stdio::null())
