@@ -430,3 +430,45 @@ impl FlatEnv for GameSequence {
         self.games[self.phase].load_state(rest, own)
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The `young-tian` preset is `kenjyoung/MinAtar` `examples/dqn.py`'s DQN
+    /// (../shared/CONTINUAL.md section 3; RMSprop's momentum is the script's omission, 0).
+    #[test]
+    fn the_default_is_the_reference_dqn() {
+        let c = MinatarRunConfig::default();
+        let (run, dqn, env) = (&c.run, &c.dqn, &c.env);
+        assert_eq!(env.protocol, Protocol::YoungTian);
+        assert_eq!(
+            (run.steps, run.buffer_size, run.batch_size),
+            (5_000_000, 100_000, 32)
+        );
+        assert_eq!(
+            (run.learning_starts, run.replay_ratio, run.gamma),
+            (5_000, 1.0, 0.99)
+        );
+        assert_eq!(dqn.optimizer, DqnOptimizer::RmspropCentered);
+        assert_eq!(
+            (dqn.learning_rate, dqn.rmsprop_alpha, dqn.rmsprop_eps),
+            (2.5e-4, 0.95, 0.01)
+        );
+        assert_eq!((dqn.loss, dqn.double_dqn), (dqn::Loss::Huber, false));
+        assert_eq!((dqn.target_update_every, dqn.target_tau), (1_000, 1.0));
+        assert_eq!((dqn.epsilon_start, dqn.epsilon_end), (1.0, 0.1));
+        assert!(
+            dqn.epsilon_hold_warmup,
+            "uniform random actions before replay start"
+        );
+        let decay = dqn.dqn_config(run).epsilon.decay_steps;
+        assert_eq!(decay, 100_000.0, "epsilon decays over 100k steps");
+        assert_eq!(
+            (env.sticky_action_prob, env.difficulty_ramping),
+            (0.1, true)
+        );
+        let rms = dqn.dqn_config(run).rmsprop.expect("RMSprop, not Adam");
+        assert!(rms.centered);
+    }
+}
