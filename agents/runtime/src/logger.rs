@@ -112,7 +112,7 @@ impl MetricsLogger {
         writeln!(writer, "{}", row.csv_line()).map_err(io(path))
     }
 
-    /// Logs one scalar at `step` (agent steps summed over environments).
+    /// Logs one scalar at `step` (loop steps summed over environments).
     pub fn scalar(&mut self, tag: &str, value: f64, step: u64) -> Result<()> {
         self.tensorboard.scalar(tag, value as f32, step)?;
         writeln!(

@@ -139,7 +139,8 @@ pub enum Outcome {
 /// Counters and generator states a checkpoint restores.
 #[derive(Clone, Debug, Serialize, Deserialize)]
 pub struct LoopState {
-    /// Agent steps done (summed over environments).
+    /// Loop steps done, summed over environments (agent steps, or environment steps where a
+    /// decision counts several: `Setup::steps_per_decision`).
     pub step: u64,
     /// Gradient updates done.
     pub updates: u64,
