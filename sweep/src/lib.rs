@@ -2,7 +2,7 @@
 //! on this machine or as Slurm job arrays, and can be run again and again: finished runs are
 //! skipped, interrupted ones resume from their checkpoints, failed ones are retried.
 //!
-//! The crate starts the training binaries (`atari`, `classic`, `humanoid`) as processes and
+//! The crate starts the training binaries (`atari`, `classic`, `humanoid`, `minatar`) as processes and
 //! talks to them only through their command line (`--help-keys`, `--dry-run`, `--resume`) and
 //! their run directories, so it has no libtorch dependency. Its siblings: `experiments` (the
 //! binaries), `runtime` (the run directory and checkpoint format it reads), `report` (the

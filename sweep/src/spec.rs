@@ -8,7 +8,7 @@ use anyhow::{bail, Context, Result};
 use serde::{Deserialize, Serialize};
 
 /// The training binaries a sweep can run.
-pub const BINARIES: &[&str] = &["atari", "classic", "humanoid"];
+pub const BINARIES: &[&str] = &["atari", "classic", "humanoid", "minatar"];
 
 /// A sweep file (`SWEEP.toml`). Unknown fields are rejected.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -16,7 +16,7 @@ pub const BINARIES: &[&str] = &["atari", "classic", "humanoid"];
 pub struct Spec {
     /// The sweep's name: its directory is `results/sweeps/<name>/`.
     pub name: String,
-    /// The training binary: `atari`, `classic` or `humanoid`.
+    /// The training binary: `atari`, `classic`, `humanoid` or `minatar`.
     pub binary: String,
     /// An optional base configuration file (relative paths: to the current directory).
     #[serde(default)]
