@@ -132,7 +132,7 @@ pub fn run(
                 })),
                 Method::FullReset => Some(Intervention::Reset),
                 Method::ShrinkPerturb => Some(Intervention::ShrinkPerturb(ShrinkPerturb::PAPER)),
-                Method::Redo | Method::PlasticityInjection => {
+                Method::Redo | Method::PlasticityInjection | Method::LayerReset => {
                     return Err(fire::Error::InvalidConfig {
                         what: "method",
                         reason: format!("the demo does not run {method} (it needs an agent)"),

@@ -37,6 +37,9 @@ impl ParamRole {
                 .any(|seg| seg.starts_with(tag) || seg.ends_with(tag))
         });
         match (leaf, shape.len()) {
+            // A LayerNorm over a conv layer's whole output (`[C, H, W]`, as Plasticine's
+            // LayerNorm networks normalise): its scale and offset are rank 3.
+            ("weight" | "bias" | "scale", 3) if in_norm_layer => ParamRole::Norm,
             ("weight" | "kernel", 4) => ParamRole::ConvWeight,
             ("weight" | "kernel", 2) => ParamRole::LinearWeight,
             ("bias", 1) if in_norm_layer => ParamRole::Norm,
@@ -215,6 +218,9 @@ mod tests {
             ("layer1.0.bn1.weight", &[64], Norm),
             ("layer1.0.bn1.bias", &[64], Norm),
             ("blocks.0.ln_1.bias", &[768], Norm),
+            ("q.encoder.norm1.weight", &[32, 20, 20], Norm),
+            ("q.encoder.norm1.bias", &[32, 20, 20], Norm),
+            ("critic.fc1.weight", &[2, 64, 3], Other),
             ("layer1.0.bn1.running_mean", &[64], Other),
             ("layer1.0.bn1.num_batches_tracked", &[], Other),
         ];

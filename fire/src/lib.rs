@@ -17,7 +17,8 @@
 //!   Plasticine's fraction of active units, distance from theta_0 and global gradient norm.
 //! * [`regularize`]: penalties added to the loss at every update ([`Regularizer`]): L2,
 //!   regenerative L2 towards theta_0 (Kumar et al. 2023) and Parseval regularisation (Chung et
-//!   al. 2024), each with its paper's default strength.
+//!   al. 2024), each with its paper's default strength; [`project`]: normalize-and-project's
+//!   step back to the initial weight norms (Lyle et al. 2024).
 //! * [`schedule`]: step counts like `1M`, and when to intervene (at steps, every N steps, on a
 //!   metric threshold with a cooldown).
 //! * [`tensor_file`]: safetensors checkpoints in and out, atomically.
@@ -51,6 +52,7 @@ pub mod layer;
 pub mod method;
 pub mod metrics;
 pub mod orthogonalize;
+pub mod project;
 pub mod redo;
 pub mod regularize;
 pub mod schedule;

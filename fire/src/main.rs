@@ -115,7 +115,8 @@ fn apply(args: ApplyArgs) -> Result<()> {
             tol: args.tol,
             max_iters: args.max_iters,
         }),
-        Method::FullReset => Intervention::Reset,
+        // On a checkpoint, a layer reset is a reset restricted by --include / --exclude.
+        Method::FullReset | Method::LayerReset => Intervention::Reset,
         Method::None | Method::Redo | Method::PlasticityInjection => bail!(
             "--method {}: not something to apply to a checkpoint (it needs a training agent); use fire, fire-exact, fire-tol, full-reset or shrink-perturb",
             args.method

@@ -32,11 +32,14 @@ pub enum Method {
     Redo,
     /// Plasticity injection: freeze the head, add a trainable copy minus its frozen twin. Once.
     PlasticityInjection,
+    /// The layers named by `reset_layers` back to theta_0, the rest kept (Nikishin et al.
+    /// 2022's resets of the last layers; Plasticine's "reset").
+    LayerReset,
 }
 
 impl Method {
     /// Every method, in the order the help lists them.
-    pub const ALL: [Method; 8] = [
+    pub const ALL: [Method; 9] = [
         Method::None,
         Method::Fire,
         Method::FireExact,
@@ -45,6 +48,7 @@ impl Method {
         Method::ShrinkPerturb,
         Method::Redo,
         Method::PlasticityInjection,
+        Method::LayerReset,
     ];
 
     /// The kebab-case name users type (`full-reset`).
@@ -58,6 +62,7 @@ impl Method {
             Method::ShrinkPerturb => "shrink-perturb",
             Method::Redo => "redo",
             Method::PlasticityInjection => "plasticity-injection",
+            Method::LayerReset => "layer-reset",
         }
     }
 

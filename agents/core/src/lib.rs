@@ -17,6 +17,9 @@
 //!   MinAtar reference DQN; [`Optimizer`] is either, behind the calls agents make.
 //! * [`Precision`] and [`autocast`]: opt-in bf16 compute for forward and backward passes with
 //!   fp32 master weights, optimiser state and losses.
+//! * [`methods`]: the plasticity methods built into networks and updates rather than applied
+//!   as interventions: [`Activation`] (ReLU, CReLU) and LayerNorm ([`NetworkOptions`]), and
+//!   [`UpdateAids`], a regulariser on the loss and normalize-and-project's projection.
 //! * [`DeviceStats`]: loss and value sums kept on the device until a log line reads them.
 //! * [`state`]: the checkpoint key scheme (`online.*`, `target.*`, `initial.*`, `adam.*`),
 //!   theta_0 in and out of a checkpoint ([`state::initial_tensors`], [`state::load_initial`])
@@ -31,6 +34,7 @@
 
 mod adam;
 mod fused;
+pub mod methods;
 mod optimizer;
 mod params;
 mod precision;
@@ -41,6 +45,7 @@ mod stats;
 mod target;
 
 pub use adam::{Adam, AdamConfig};
+pub use methods::{Activation, NetworkOptions, UpdateAids, UpdateMethods};
 pub use optimizer::{Optimizer, OptimizerConfig};
 pub use params::{clear_grads, polyak, polyak_lists, zero_grads};
 pub use precision::{autocast, Precision};

@@ -2,12 +2,12 @@
 //! interventions with the FIRE paper's DQN semantics.
 
 use agent::{
-    autocast, state, ActMode, Adam, AdamConfig, DeviceStats, Optimizer, OptimizerConfig, Precision,
-    RmsPropConfig,
+    autocast, state, ActMode, Adam, AdamConfig, DeviceStats, NetworkOptions, Optimizer,
+    OptimizerConfig, Precision, RmsPropConfig, UpdateAids, UpdateMethods,
 };
 use fire::{
-    metrics, params_of, Intervention, Method, MethodConfig, NamedTensors, ParamReport, ParamRole,
-    ParamSelector, ParamSnapshot, ShrinkPerturb, Sources,
+    metrics, params_of, MethodConfig, NamedTensors, ParamReport, ParamRole, ParamSelector,
+    ParamSnapshot,
 };
 use rand::Rng;
 use rand_chacha::ChaCha8Rng;
@@ -16,6 +16,8 @@ use serde::{Deserialize, Serialize};
 use tch::{nn, Device, Kind, Reduction, Tensor};
 
 use crate::network::{Architecture, QNetwork};
+
+mod intervene;
 use crate::{Error, Result};
 
 /// TD loss.
@@ -89,6 +91,23 @@ pub struct DqnConfig {
     /// fp32 optimiser state, loss and interventions). Absent from older configurations: fp32.
     #[serde(default)]
     pub precision: Precision,
+    /// The hidden layers' activation and LayerNorm. Absent from older configurations: plain.
+    #[serde(default)]
+    pub network: NetworkOptions,
+    /// The regulariser and normalize-and-project's projection, at every update. Absent from
+    /// older configurations: none.
+    #[serde(default)]
+    pub methods: UpdateMethods,
+    /// Parameter globs `layer-reset` resets to theta_0 (e.g. `q.head.*`, the fully connected
+    /// layers). Absent from older configurations: the head.
+    #[serde(default = "default_reset_layers")]
+    pub reset_layers: Vec<String>,
+}
+
+/// What `layer-reset` resets unless told otherwise: the head (the fully connected layers on
+/// top of the encoder; the Nature CNN's last two layers, as Nikishin et al. reset on Atari).
+pub fn default_reset_layers() -> Vec<String> {
+    vec!["q.head.*".to_string()]
 }
 
 impl DqnConfig {
@@ -120,6 +139,9 @@ impl Default for DqnConfig {
             eval_epsilon: 0.001,
             intervention: InterventionParts::default(),
             precision: Precision::Fp32,
+            network: NetworkOptions::default(),
+            methods: UpdateMethods::default(),
+            reset_layers: default_reset_layers(),
         }
     }
 }
@@ -129,6 +151,8 @@ impl Default for DqnConfig {
 pub struct UpdateStats {
     /// TD loss.
     pub td_loss: f64,
+    /// The regulariser's penalty (`None` without one).
+    pub regularizer: Option<f64>,
     /// Mean Q-value of the taken actions.
     pub q_values: f64,
     /// How many updates the means cover.
@@ -172,6 +196,8 @@ pub struct Dqn<T> {
     arch: Architecture,
     obs_shape: Vec<i64>,
     stats: DeviceStats,
+    /// The regulariser and the projection of every update.
+    aids: UpdateAids,
     /// The online network's parameters (shallow clones), rebuilt only when the network gains
     /// parameters (plasticity injection).
     params: NamedTensors,
@@ -184,6 +210,8 @@ pub struct Dqn<T> {
 
 /// What the updates sum on the device, under the tags they are logged as.
 const STATS: &[&str] = &["losses/td_loss", "losses/q_values"];
+/// The same with a regulariser's penalty.
+const STATS_REGULARIZED: &[&str] = &["losses/td_loss", "losses/q_values", "losses/regularizer"];
 
 impl<T: tch::kind::Element> Dqn<T> {
     /// Builds the networks on `device` (seed the generator with `tch::manual_seed` first for
@@ -207,15 +235,36 @@ impl<T: tch::kind::Element> Dqn<T> {
             });
         }
         let online_vs = nn::VarStore::new(device);
-        let online = QNetwork::new(&online_vs.root(), arch, actions);
+        let online = QNetwork::new(&online_vs.root(), arch, actions, config.network);
         let mut target_vs = nn::VarStore::new(device);
-        let target = QNetwork::new(&target_vs.root(), arch, actions);
+        let target = QNetwork::new(&target_vs.root(), arch, actions, config.network);
         target_vs.copy(&online_vs)?;
         target_vs.freeze();
         let params = params_of(&online_vs);
         let optimizer = Optimizer::new(config.optimizer(), &params)?;
         let initial = ParamSnapshot::capture(&params);
+        let outputs = online.output_globs();
+        let outputs: Vec<&str> = outputs.iter().map(String::as_str).collect();
+        let aids = UpdateAids::new(&config.methods, &params, &outputs)?;
+        for glob in &config.reset_layers {
+            let one = ParamSelector::all().include(glob)?;
+            if !params.iter().any(|(n, t)| one.matches(n, &t.size())) {
+                return Err(Error::Config {
+                    field: "reset_layers",
+                    reason: format!(
+                        "`{glob}` matches no parameter of this network (its layers: {})",
+                        online.layers().join(", ")
+                    ),
+                });
+            }
+        }
+        let stats = if aids.regularizes() {
+            DeviceStats::new(STATS_REGULARIZED, device)
+        } else {
+            DeviceStats::new(STATS, device)
+        };
         Ok(Self {
+            aids,
             params,
             frames: Vec::new(),
             scalars: Vec::new(),
@@ -229,7 +278,7 @@ impl<T: tch::kind::Element> Dqn<T> {
             actions,
             arch: arch.clone(),
             obs_shape: arch.obs_shape(),
-            stats: DeviceStats::new(STATS, device),
+            stats,
             elem: std::marker::PhantomData,
         })
     }
@@ -320,10 +369,21 @@ impl<T: tch::kind::Element> Dqn<T> {
             Loss::Huber => q.f_huber_loss(&target, Reduction::Mean, 1.0)?,
             Loss::Mse => q.f_mse_loss(&target, Reduction::Mean)?,
         };
-        self.stats.add(&[&loss, &q.f_mean(Kind::Double)?])?;
+        let q_mean = q.f_mean(Kind::Double)?;
+        let loss = match self.aids.penalty(&self.params, &self.initial)? {
+            Some(penalty) => {
+                self.stats.add(&[&loss, &q_mean, &penalty])?;
+                loss + penalty
+            }
+            None => {
+                self.stats.add(&[&loss, &q_mean])?;
+                loss
+            }
+        };
         agent::clear_grads(&self.params)?;
         loss.f_backward()?;
-        self.optimizer.step(&self.params)
+        self.optimizer.step(&self.params)?;
+        self.aids.after_step(&self.params)
     }
 
     /// Means of the TD loss and Q-value over the updates since the last call (`None` if
@@ -335,6 +395,7 @@ impl<T: tch::kind::Element> Dqn<T> {
         Ok((updates > 0).then(|| UpdateStats {
             td_loss: means[0].1,
             q_values: means[1].1,
+            regularizer: means.get(2).map(|m| m.1),
             updates,
         }))
     }
@@ -350,140 +411,6 @@ impl<T: tch::kind::Element> Dqn<T> {
     /// a copy when `tau = 1`).
     pub fn update_target(&self) -> Result<()> {
         agent::polyak(&self.target_vs, &self.online_vs, self.config.tau)
-    }
-
-    /// Applies an intervention; returns one report per changed parameter. `probe` is a batch
-    /// of observations, needed by ReDo to find dormant neurons.
-    pub fn intervene(
-        &mut self,
-        cfg: &MethodConfig,
-        probe: Option<&Tensor>,
-    ) -> Result<Vec<ParamReport>> {
-        cfg.validate()?;
-        let parts = self.config.intervention;
-        if cfg.method == Method::PlasticityInjection {
-            // Changes the architecture rather than values: nothing to report per parameter.
-            self.inject()?;
-            return Ok(Vec::new());
-        }
-        let params = self.params();
-        let sources = Sources {
-            initial: Some(&self.initial),
-            fresh: None,
-        };
-        let encoder = ParamSelector::all().include("q.encoder.*")?;
-        let encoder_weights = encoder
-            .clone()
-            .with_roles(&[ParamRole::ConvWeight, ParamRole::LinearWeight]);
-        let head = ParamSelector::all().include("q.head.*")?;
-        let mut reports = match cfg.method {
-            Method::None => return Ok(Vec::new()),
-            Method::Fire | Method::FireExact | Method::FireTol => {
-                let orthogonalizer = cfg.orthogonalizer().expect("a FIRE variant");
-                Intervention::Fire(orthogonalizer).apply(&params, &encoder_weights, sources)?
-            }
-            Method::FullReset => {
-                Intervention::Reset.apply(&params, &ParamSelector::all(), sources)?
-            }
-            Method::ShrinkPerturb => {
-                Intervention::ShrinkPerturb(ShrinkPerturb::TowardInit { shrink: cfg.shrink })
-                    .apply(&params, &encoder, sources)?
-            }
-            // Handled before the parameters were borrowed, above.
-            Method::PlasticityInjection => Vec::new(),
-            Method::Redo => {
-                let probe = probe.ok_or_else(|| Error::Config {
-                    field: "redo",
-                    reason: "needs a batch of observations".into(),
-                })?;
-                self.redo(probe, cfg.redo_tau)?
-            }
-        };
-        let keeps_head = matches!(cfg.method, Method::FullReset | Method::Redo);
-        if parts.reset_head && !keeps_head {
-            reports.extend(Intervention::Reset.apply(&params, &head, sources)?);
-        }
-        if parts.sync_target {
-            agent::polyak(&self.target_vs, &self.online_vs, 1.0)?;
-        }
-        if parts.reset_optimizer {
-            self.optimizer.reset();
-        }
-        Ok(reports)
-    }
-
-    /// Plasticity injection on the online and target networks; the new head's initial values
-    /// join theta_0 and the optimiser starts afresh.
-    pub fn inject(&mut self) -> Result<()> {
-        if self.online.is_injected() {
-            return Err(Error::Config {
-                field: "plasticity injection",
-                reason: "was already applied to this network (it is applied once)".into(),
-            });
-        }
-        for (vs, net) in [
-            (&self.online_vs, &mut self.online),
-            (&self.target_vs, &mut self.target),
-        ] {
-            net.inject(&vs.root());
-        }
-        // As the FIRE reference does: the injected head h' and its frozen twin h'_0 both start
-        // as copies of the theta_0 head (layer k of the head is `fc{k+1}` of the injected one).
-        let head_layers: Vec<String> = {
-            let layers = self.online.layers();
-            let n_head = layers.iter().filter(|l| l.starts_with("q.head.")).count();
-            layers[layers.len() - n_head..].to_vec()
-        };
-        tch::no_grad(|| -> Result<()> {
-            let vars = self.online_vs.variables();
-            for (k, layer) in head_layers.iter().enumerate() {
-                for part in ["weight", "bias"] {
-                    let source_name = format!("{layer}.{part}");
-                    let like = &vars[&source_name];
-                    let initial = self.initial.get(&source_name, like, "theta_0")?;
-                    for prefix in ["q.injected", "q.injected_frozen"] {
-                        let mut dst = vars[&format!("{prefix}.fc{}.{part}", k + 1)].shallow_clone();
-                        dst.f_copy_(initial)?;
-                    }
-                }
-            }
-            Ok(())
-        })?;
-        for (name, t) in self.online_vs.variables() {
-            if name.starts_with("q.head.") || name.starts_with("q.injected_frozen.") {
-                let _ = t.set_requires_grad(false);
-            }
-        }
-        for (_, t) in self.target_vs.variables() {
-            let _ = t.set_requires_grad(false);
-        }
-        self.params = params_of(&self.online_vs);
-        let params = self.params();
-        self.initial = state::extend_initial(&self.initial, &params);
-        self.optimizer.track(&params);
-        self.optimizer.reset();
-        agent::polyak(&self.target_vs, &self.online_vs, 1.0)
-    }
-
-    /// ReDo on every hidden layer; reports the changed weights (action `recycled`).
-    fn redo(&self, probe: &Tensor, tau: f64) -> Result<Vec<ParamReport>> {
-        let (_, hidden) = tch::no_grad(|| {
-            self.online
-                .forward_with_features(&probe.to_device(self.device()))
-        });
-        // Fresh incoming weights come from a newly initialised network of the same shape.
-        let fresh_vs = nn::VarStore::new(self.device());
-        let _fresh_net = QNetwork::new(&fresh_vs.root(), &self.arch, self.actions);
-        let fresh = ParamSnapshot::capture(&params_of(&fresh_vs));
-        let vars = self.online_vs.variables().into_iter().collect();
-        agent::redo::recycle(
-            &vars,
-            self.online.layers(),
-            &hidden,
-            tau,
-            &fresh,
-            &self.optimizer,
-        )
     }
 
     /// Everything a checkpoint needs: online and target weights, theta_0, optimiser state and
@@ -538,6 +465,10 @@ pub const PLASTICITY_METRICS: &[&str] = &[
     "srank",
     "feature_norm",
     "dfi_encoder",
+    "active_fraction",
+    "weight_distance",
+    "weight_distance_rms",
+    "grad_norm",
 ];
 
 impl<T: tch::kind::Element + Copy + Default + Send + Sync + 'static> agent::Agent for Dqn<T> {
@@ -592,6 +523,7 @@ impl<T: tch::kind::Element + Copy + Default + Send + Sync + 'static> agent::Agen
             field: "network",
             reason: "has no hidden layer to measure".into(),
         })?;
+        let distance = metrics::weight_distance(&dqn.params, &dqn.initial)?;
         let mut dfi = 0.0;
         for (name, t) in dqn.params() {
             let role = ParamRole::classify(&name, &t.size());
@@ -606,6 +538,11 @@ impl<T: tch::kind::Element + Copy + Default + Send + Sync + 'static> agent::Agen
             ("srank", metrics::srank(features, 0.01)? as f64),
             ("feature_norm", metrics::feature_norm(features)?),
             ("dfi_encoder", dfi),
+            ("active_fraction", metrics::active_fraction(features)?),
+            ("weight_distance", distance.total),
+            ("weight_distance_rms", distance.rms),
+            // The gradients of the last update (they stay until the next one clears them).
+            ("grad_norm", metrics::grad_norm(&dqn.params)?),
         ])
     }
 
@@ -631,7 +568,7 @@ impl<T: tch::kind::Element + Copy + Default + Send + Sync + 'static> agent::Agen
 
     fn policy(&self) -> agent::Result<DqnPolicy<T>> {
         let vs = nn::VarStore::new(Device::Cpu);
-        let net = QNetwork::new(&vs.root(), &self.arch, self.actions);
+        let net = QNetwork::new(&vs.root(), &self.arch, self.actions, self.config.network);
         let mut policy = DqnPolicy {
             vs,
             net,

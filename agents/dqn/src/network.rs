@@ -5,6 +5,8 @@ use serde::{Deserialize, Serialize};
 use tch::nn::{self, Init, Module};
 use tch::{Device, Kind, Tensor};
 
+use agent::{Activation, NetworkOptions};
+
 use crate::Result;
 
 /// Which network.
@@ -44,13 +46,19 @@ impl Architecture {
     }
 }
 
-/// A Q-network: `forward` gives Q-values; `forward_with_features` also the post-ReLU hidden
+/// A Q-network: `forward` gives Q-values; `forward_with_features` also the hidden
 /// activations (the last of which is the penultimate feature the diagnostics use).
+///
+/// Every hidden layer is `act(norm(W x + b))`: `norm` a LayerNorm when
+/// [`NetworkOptions::layer_norm`] is set (`q.encoder.norm<k>`, `q.head.norm<k>`), `act` ReLU
+/// or CReLU ([`NetworkOptions::activation`], which doubles the next layer's inputs).
 #[derive(Debug)]
 pub struct QNetwork {
     encoder: Vec<Layer>,
-    head: Vec<nn::Linear>,
+    /// The head's layers, each with the LayerNorm after it (none after the output layer).
+    head: Vec<(nn::Linear, Option<nn::LayerNorm>)>,
     scale_pixels: bool,
+    activation: Activation,
     /// Parameter prefixes of the weight layers in order (`q.encoder.conv1`, ..., `q.head.fc2`):
     /// hidden activation `k` of `forward_with_features` is produced by layer `k` and consumed
     /// by layer `k + 1`.
@@ -63,10 +71,15 @@ pub struct QNetwork {
 
 #[derive(Debug)]
 enum Layer {
-    /// A convolution and its stride (no padding).
-    Conv(nn::Conv2D, i64),
+    /// A convolution, its stride (no padding) and the LayerNorm over its output.
+    Conv(nn::Conv2D, i64, Option<nn::LayerNorm>),
     Flatten,
-    Linear(nn::Linear),
+    Linear(nn::Linear, Option<nn::LayerNorm>),
+}
+
+/// PyTorch's `nn.LayerNorm(shape)`: eps 1e-5, a learned scale and offset of that shape.
+fn layer_norm(path: nn::Path, shape: Vec<i64>) -> nn::LayerNorm {
+    nn::layer_norm(path, shape, nn::LayerNormConfig::default())
 }
 
 /// Glorot/Xavier uniform, as the FIRE paper's DQN initialises its layers (biases zero).
@@ -116,36 +129,78 @@ fn torch_linear(path: nn::Path, d_in: i64, d_out: i64) -> nn::Linear {
 }
 
 impl QNetwork {
-    /// Builds the network under `root / "q"` with `actions` outputs.
-    pub fn new(root: &nn::Path, arch: &Architecture, actions: i64) -> Self {
+    /// Builds the network under `root / "q"` with `actions` outputs and hidden layers as
+    /// `options` says.
+    pub fn new(
+        root: &nn::Path,
+        arch: &Architecture,
+        actions: i64,
+        options: NetworkOptions,
+    ) -> Self {
         let q = root / "q";
         let enc = &q / "encoder";
         let head = &q / "head";
+        // Each hidden layer's output width is multiplied by this for the layer reading it.
+        let wide = options.activation.width_factor();
+        let norm = |path: &nn::Path, k: usize, shape: Vec<i64>| {
+            options
+                .layer_norm
+                .then(|| layer_norm(path / format!("norm{k}"), shape))
+        };
+        // The head: hidden widths then the actions, each hidden layer normalised.
+        let build_head = |name: &dyn Fn(usize) -> String,
+                          make: &dyn Fn(nn::Path, i64, i64) -> nn::Linear,
+                          d_in: i64,
+                          hidden: &[i64]| {
+            let mut layers = Vec::new();
+            let mut shapes = Vec::new();
+            let mut d = d_in;
+            for (k, &h) in hidden.iter().enumerate() {
+                layers.push((make(&head / name(k), d, h), norm(&head, k + 1, vec![h])));
+                shapes.push((d, h));
+                d = h * wide;
+            }
+            layers.push((make(&head / name(hidden.len()), d, actions), None));
+            shapes.push((d, actions));
+            (layers, shapes)
+        };
         match arch {
             Architecture::NatureCnn { frames } => {
-                let conv = |name: &str, c_in: i64, c_out: i64, k: i64, stride: i64| {
-                    let cfg = nn::ConvConfig {
-                        stride,
-                        ws_init: xavier(c_in * k * k, c_out * k * k),
-                        bs_init: Init::Const(0.0),
-                        ..Default::default()
-                    };
-                    Layer::Conv(nn::conv2d(&enc / name, c_in, c_out, k, cfg), stride)
-                };
+                // (in, out, kernel, stride, output side) on 84x84 frames.
+                let specs = [
+                    (*frames, 32, 8, 4, 20),
+                    (32 * wide, 64, 4, 2, 9),
+                    (64 * wide, 64, 3, 1, 7),
+                ];
+                let mut encoder: Vec<Layer> = specs
+                    .iter()
+                    .enumerate()
+                    .map(|(k, &(c_in, c_out, size, stride, side))| {
+                        let cfg = nn::ConvConfig {
+                            stride,
+                            ws_init: xavier(c_in * size * size, c_out * size * size),
+                            bs_init: Init::Const(0.0),
+                            ..Default::default()
+                        };
+                        let conv =
+                            nn::conv2d(&enc / format!("conv{}", k + 1), c_in, c_out, size, cfg);
+                        Layer::Conv(conv, stride, norm(&enc, k + 1, vec![c_out, side, side]))
+                    })
+                    .collect();
+                encoder.push(Layer::Flatten);
+                let (head, head_shapes) = build_head(
+                    &|k| format!("fc{}", k + 1),
+                    &|p, i, o| linear(p, i, o),
+                    64 * wide * 7 * 7,
+                    &[512],
+                );
                 Self {
-                    encoder: vec![
-                        conv("conv1", *frames, 32, 8, 4),
-                        conv("conv2", 32, 64, 4, 2),
-                        conv("conv3", 64, 64, 3, 1),
-                        Layer::Flatten,
-                    ],
-                    head: vec![
-                        linear(&head / "fc1", 64 * 7 * 7, 512),
-                        linear(&head / "fc2", 512, actions),
-                    ],
+                    encoder,
+                    head,
                     scale_pixels: true,
+                    activation: options.activation,
                     injected: None,
-                    head_shapes: vec![(64 * 7 * 7, 512), (512, actions)],
+                    head_shapes,
                     layers: [
                         "q.encoder.conv1",
                         "q.encoder.conv2",
@@ -165,17 +220,23 @@ impl QNetwork {
                     ..Default::default()
                 };
                 let conv = nn::conv2d(&enc / "conv1", *channels, 16, 3, cfg);
-                let flat = 16 * 8 * 8;
+                let (head, head_shapes) = build_head(
+                    &|k| format!("fc{}", k + 1),
+                    &|p, i, o| torch_linear(p, i, o),
+                    16 * wide * 8 * 8,
+                    &[128],
+                );
                 Self {
-                    encoder: vec![Layer::Conv(conv, 1), Layer::Flatten],
-                    head: vec![
-                        torch_linear(&head / "fc1", flat, 128),
-                        torch_linear(&head / "fc2", 128, actions),
+                    encoder: vec![
+                        Layer::Conv(conv, 1, norm(&enc, 1, vec![16, 8, 8])),
+                        Layer::Flatten,
                     ],
+                    head,
                     // The state is 0/1 already.
                     scale_pixels: false,
+                    activation: options.activation,
                     injected: None,
-                    head_shapes: vec![(flat, 128), (128, actions)],
+                    head_shapes,
                     layers: ["q.encoder.conv1", "q.head.fc1", "q.head.fc2"]
                         .map(String::from)
                         .to_vec(),
@@ -186,21 +247,35 @@ impl QNetwork {
                 let mut layers = Vec::new();
                 let mut d = *obs_dim;
                 for (i, &h) in hidden.iter().enumerate() {
-                    encoder.push(Layer::Linear(linear(&enc / format!("fc{}", i + 1), d, h)));
+                    let fc = linear(&enc / format!("fc{}", i + 1), d, h);
+                    encoder.push(Layer::Linear(fc, norm(&enc, i + 1, vec![h])));
                     layers.push(format!("q.encoder.fc{}", i + 1));
-                    d = h;
+                    d = h * wide;
                 }
                 layers.push("q.head.out".into());
+                let (head, head_shapes) =
+                    build_head(&|_| "out".to_string(), &|p, i, o| linear(p, i, o), d, &[]);
                 Self {
                     encoder,
-                    head: vec![linear(&head / "out", d, actions)],
+                    head,
                     scale_pixels: false,
+                    activation: options.activation,
                     injected: None,
-                    head_shapes: vec![(d, actions)],
+                    head_shapes,
                     layers,
                 }
             }
         }
+    }
+
+    /// The parameter globs of the output layer (`q.head.fc2.*`), which Parseval
+    /// regularisation leaves alone.
+    pub fn output_globs(&self) -> Vec<String> {
+        self.layers
+            .last()
+            .map(|l| format!("{l}.*"))
+            .into_iter()
+            .collect()
     }
 
     /// Parameter prefixes of the weight layers, input to output.
@@ -240,7 +315,7 @@ impl QNetwork {
             .collect())
     }
 
-    /// Q-values and the hidden activations after each ReLU, in order.
+    /// Q-values and the hidden activations after each activation (ReLU or CReLU), in order.
     ///
     /// Frames (`u8`) are scaled to [0, 1] by folding 1/255 into the first convolution's
     /// weights (`conv(x / 255, W) = conv(x, W / 255)`: a pass over 8k weights instead of over
@@ -261,9 +336,16 @@ impl QNetwork {
             obs.to_kind(Kind::Float)
         };
         let mut hidden = Vec::new();
+        let act = |y: Tensor, norm: &Option<nn::LayerNorm>| {
+            let y = match norm {
+                Some(n) => n.forward(&y),
+                None => y,
+            };
+            self.activation.apply(&y, 1)
+        };
         for (i, layer) in self.encoder.iter().enumerate() {
             x = match layer {
-                Layer::Conv(c, stride) => {
+                Layer::Conv(c, stride, norm) => {
                     let y = if i == 0 && self.scale_pixels {
                         x.conv2d(
                             &(&c.ws * (1.0 / 255.0)),
@@ -276,9 +358,9 @@ impl QNetwork {
                     } else {
                         x.conv2d(&c.ws, c.bs.as_ref(), [*stride; 2], [0; 2], [1; 2], 1)
                     };
-                    y.relu()
+                    act(y, norm)
                 }
-                Layer::Linear(l) => l.forward(&x).relu(),
+                Layer::Linear(l, norm) => act(l.forward(&x), norm),
                 // Back to NCHW order first: the head's weights read features as (C, H, W).
                 Layer::Flatten => x.contiguous().flatten(1, -1),
             };
@@ -288,10 +370,10 @@ impl QNetwork {
         }
         let features = x.shallow_clone();
         let last = self.head.len() - 1;
-        for (i, l) in self.head.iter().enumerate() {
+        for (i, (l, norm)) in self.head.iter().enumerate() {
             x = l.forward(&x);
             if i < last {
-                x = x.relu();
+                x = act(x, norm);
                 hidden.push(x.shallow_clone());
             }
         }
