@@ -5,8 +5,11 @@
 use tch::nn::{self, Init, Module};
 use tch::{Kind, Tensor};
 
+use agent::{Activation, NetworkOptions};
+
 use crate::network::{
-    dense, he_normal, head_init, layer_norm, torch_default, Architecture, INJECTED,
+    dense, he_normal, head_init, layer_norm, torch_default, torch_layer_norm, Architecture,
+    INJECTED,
 };
 
 /// A pre-LayerNorm residual block `x + fc2(relu(fc1(LN(x))))`.
@@ -25,7 +28,9 @@ fn block(p: nn::Path, w: i64) -> Block {
 }
 
 enum ActorBody {
-    Mlp(Vec<nn::Linear>),
+    /// Dense layers, each with its LayerNorm ([`NetworkOptions::layer_norm`]), and the
+    /// activation.
+    Mlp(Vec<(nn::Linear, Option<nn::LayerNorm>)>, Activation),
     Simba {
         embed: nn::Linear,
         blocks: Vec<Block>,
@@ -70,24 +75,36 @@ impl std::fmt::Debug for Actor {
 }
 
 impl Actor {
-    /// Builds the actor under `root / "actor"`.
-    pub fn new(root: &nn::Path, arch: &Architecture, obs_dim: i64, action_dim: i64) -> Self {
+    /// Builds the actor under `root / "actor"`. `options` shape the MLP's hidden layers
+    /// (`actor.norm<k>` after `actor.fc<k>`; CReLU doubles the next layer's inputs); SimBa
+    /// ignores them (the binaries refuse them for it).
+    pub fn new(
+        root: &nn::Path,
+        arch: &Architecture,
+        obs_dim: i64,
+        action_dim: i64,
+        options: NetworkOptions,
+    ) -> Self {
         let p = root / "actor";
         let (body, width) = match arch {
             Architecture::Mlp { hidden } => {
                 let mut layers = Vec::new();
                 let mut d = obs_dim;
                 for (i, &h) in hidden.iter().enumerate() {
-                    layers.push(dense(
+                    let fc = dense(
                         &p / format!("fc{}", i + 1),
                         d,
                         h,
                         torch_default(d),
                         torch_default(d),
-                    ));
-                    d = h;
+                    );
+                    let norm = options
+                        .layer_norm
+                        .then(|| torch_layer_norm(&p / format!("norm{}", i + 1), h));
+                    layers.push((fc, norm));
+                    d = h * options.activation.width_factor();
                 }
-                (ActorBody::Mlp(layers), d)
+                (ActorBody::Mlp(layers, options.activation), d)
             }
             Architecture::Simba {
                 actor_blocks,
@@ -135,10 +152,14 @@ impl Actor {
     pub fn features(&self, obs: &Tensor) -> (Tensor, Vec<Tensor>) {
         let mut hidden = Vec::new();
         let x = match &self.body {
-            ActorBody::Mlp(layers) => {
+            ActorBody::Mlp(layers, activation) => {
                 let mut x = obs.shallow_clone();
-                for l in layers {
-                    x = l.forward(&x).relu();
+                for (l, norm) in layers {
+                    x = l.forward(&x);
+                    if let Some(n) = norm {
+                        x = n.forward(&x);
+                    }
+                    x = activation.apply(&x, -1);
                     hidden.push(x.shallow_clone());
                 }
                 x
@@ -214,7 +235,7 @@ impl Actor {
     /// (read by its `fc2`). SimBa's embedding and residual stream have no ReLU units.
     pub fn redo_layers(&self) -> Vec<(String, Vec<String>)> {
         match &self.body {
-            ActorBody::Mlp(layers) => {
+            ActorBody::Mlp(layers, _) => {
                 let n = layers.len();
                 (1..=n)
                     .map(|k| {

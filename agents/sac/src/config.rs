@@ -1,7 +1,7 @@
 //! The learner's hyperparameters: [`SacConfig`], with the FIRE paper's SimBa SAC and CleanRL's
 //! `sac_continuous_action.py` as presets.
 
-use agent::{AdamConfig, Precision};
+use agent::{AdamConfig, NetworkOptions, Precision, UpdateMethods};
 use serde::{Deserialize, Serialize};
 
 use crate::{Error, Result};
@@ -32,6 +32,26 @@ pub struct SacConfig {
     /// fp32.
     #[serde(default)]
     pub precision: Precision,
+    /// The MLP's hidden activation and LayerNorm (SimBa ignores them). Absent from older
+    /// configurations: plain.
+    #[serde(default)]
+    pub network: NetworkOptions,
+    /// The regulariser and normalize-and-project's projection, applied to the actor's and the
+    /// critics' updates. Absent from older configurations: none.
+    #[serde(default)]
+    pub methods: UpdateMethods,
+    /// Parameter globs `layer-reset` resets to theta_0. Absent from older configurations:
+    /// the output layers of the actor and of the critics.
+    #[serde(default = "default_reset_layers")]
+    pub reset_layers: Vec<String>,
+}
+
+/// What `layer-reset` resets unless told otherwise: the actor's mean and log-std heads and
+/// the critics' Q heads (Plasticine's "final" layer reset).
+pub fn default_reset_layers() -> Vec<String> {
+    ["actor.mean.*", "actor.log_std.*", "critic.out.*"]
+        .map(String::from)
+        .to_vec()
 }
 
 impl SacConfig {
@@ -56,6 +76,9 @@ impl SacConfig {
             tau: 0.005,
             normalize_observations: true,
             precision: Precision::Fp32,
+            network: NetworkOptions::default(),
+            methods: UpdateMethods::default(),
+            reset_layers: default_reset_layers(),
         }
     }
 
@@ -76,6 +99,9 @@ impl SacConfig {
             tau: 0.005,
             normalize_observations: false,
             precision: Precision::Fp32,
+            network: NetworkOptions::default(),
+            methods: UpdateMethods::default(),
+            reset_layers: default_reset_layers(),
         }
     }
 

@@ -6,6 +6,8 @@
 use tch::nn::{self, Init};
 use tch::Tensor;
 
+use agent::{Activation, NetworkOptions};
+
 use crate::network::{he_normal, head_init, torch_default, Architecture, INJECTED};
 
 /// A dense layer of every ensemble member at once: `weight [E, out, in]`, `bias [E, out]`.
@@ -51,20 +53,27 @@ struct EnsembleNorm {
     weight: Tensor,
     bias: Tensor,
     d: i64,
+    eps: f64,
 }
 
 impl EnsembleNorm {
+    /// SimBa's: flax's epsilon, 1e-6.
     fn new(p: &nn::Path, members: i64, d: i64) -> Self {
+        Self::with_eps(p, members, d, 1e-6)
+    }
+
+    fn with_eps(p: &nn::Path, members: i64, d: i64, eps: f64) -> Self {
         Self {
             weight: p.var("weight", &[members, d], Init::Const(1.0)),
             bias: p.var("bias", &[members, d], Init::Const(0.0)),
             d,
+            eps,
         }
     }
 
     fn forward(&self, x: &Tensor, detached: bool) -> Tensor {
         let (w, b) = pick(&self.weight, &self.bias, detached);
-        let normed = x.layer_norm([self.d], None::<Tensor>, None::<Tensor>, 1e-6, false);
+        let normed = x.layer_norm([self.d], None::<Tensor>, None::<Tensor>, self.eps, false);
         // b + normed * w in one pass.
         b.unsqueeze(1).addcmul(&normed, &w.unsqueeze(1))
     }
@@ -85,7 +94,9 @@ struct EnsembleBlock {
 }
 
 enum CriticBody {
-    Mlp(Vec<EnsembleLinear>),
+    /// Dense layers, each with its LayerNorm ([`NetworkOptions::layer_norm`]), and the
+    /// activation.
+    Mlp(Vec<(EnsembleLinear, Option<EnsembleNorm>)>, Activation),
     Simba {
         embed: EnsembleLinear,
         blocks: Vec<EnsembleBlock>,
@@ -121,13 +132,16 @@ impl std::fmt::Debug for Critic {
 
 impl Critic {
     /// Builds the critics under `root / "critic"`; inputs are observation and action
-    /// concatenated.
+    /// concatenated. `options` shape the MLP's hidden layers (`critic.norm<k>` after
+    /// `critic.fc<k>`, PyTorch's eps 1e-5; CReLU doubles the next layer's inputs); SimBa
+    /// ignores them (the binaries refuse them for it).
     pub fn new(
         root: &nn::Path,
         arch: &Architecture,
         obs_dim: i64,
         action_dim: i64,
         members: i64,
+        options: NetworkOptions,
     ) -> Self {
         let p = root / "critic";
         let d_in = obs_dim + action_dim;
@@ -136,17 +150,21 @@ impl Critic {
                 let mut layers = Vec::new();
                 let mut d = d_in;
                 for (i, &h) in hidden.iter().enumerate() {
-                    layers.push(EnsembleLinear::new(
+                    let fc = EnsembleLinear::new(
                         &(&p / format!("fc{}", i + 1)),
                         members,
                         d,
                         h,
                         torch_default(d),
                         torch_default(d),
-                    ));
-                    d = h;
+                    );
+                    let norm = options.layer_norm.then(|| {
+                        EnsembleNorm::with_eps(&(&p / format!("norm{}", i + 1)), members, h, 1e-5)
+                    });
+                    layers.push((fc, norm));
+                    d = h * options.activation.width_factor();
                 }
-                (CriticBody::Mlp(layers), d)
+                (CriticBody::Mlp(layers, options.activation), d)
             }
             Architecture::Simba {
                 critic_blocks,
@@ -224,10 +242,14 @@ impl Critic {
         let input = Tensor::cat(&[obs, actions], 1);
         let mut hidden = Vec::new();
         let features = match &self.body {
-            CriticBody::Mlp(layers) => {
+            CriticBody::Mlp(layers, activation) => {
                 let mut x = input;
-                for l in layers {
-                    x = l.forward(&x, detached).relu();
+                for (l, norm) in layers {
+                    x = l.forward(&x, detached);
+                    if let Some(n) = norm {
+                        x = n.forward(&x, detached);
+                    }
+                    x = activation.apply(&x, -1);
                     hidden.push(x.shallow_clone());
                 }
                 x
@@ -285,7 +307,7 @@ impl Critic {
     /// block's `fc1` (read by its `fc2`).
     pub fn redo_layers(&self) -> Vec<(String, Vec<String>)> {
         match &self.body {
-            CriticBody::Mlp(layers) => {
+            CriticBody::Mlp(layers, _) => {
                 let n = layers.len();
                 (1..=n)
                     .map(|k| {

@@ -19,6 +19,10 @@ pub const PLASTICITY_METRICS: &[&str] = &[
     "actor_dormant_ratio",
     "dfi_critic",
     "dfi_actor",
+    "active_fraction",
+    "weight_distance",
+    "weight_distance_rms",
+    "grad_norm",
 ];
 
 impl Sac {
@@ -51,6 +55,8 @@ fn diagnostics(sac: &Sac, x: &Tensor) -> Result<Vec<(&'static str, f64)>> {
     } else {
         metrics::dormant(&actor_refs, 0.1)?.ratio()
     };
+    let params = sac.params();
+    let distance = metrics::weight_distance(&params, &sac.initial)?;
     let (mut dfi_actor, mut dfi_critic) = (0.0, 0.0);
     for (name, t) in sac.member_params() {
         let role = ParamRole::classify(&name, &t.size());
@@ -72,6 +78,11 @@ fn diagnostics(sac: &Sac, x: &Tensor) -> Result<Vec<(&'static str, f64)>> {
         ("actor_dormant_ratio", actor_dormant),
         ("dfi_critic", dfi_critic),
         ("dfi_actor", dfi_actor),
+        ("active_fraction", metrics::active_fraction(&features)?),
+        ("weight_distance", distance.total),
+        ("weight_distance_rms", distance.rms),
+        // The gradients of the last update (they stay until the next one clears them).
+        ("grad_norm", metrics::grad_norm(&params)?),
     ])
 }
 

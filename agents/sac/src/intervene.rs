@@ -19,8 +19,10 @@ impl Sac {
     ///   critic, embedding and heads included; biases and LayerNorm keep their values;
     /// * `full-reset`: every actor and critic parameter back to theta_0;
     /// * `shrink-perturb`: every parameter `lambda theta + (1 - lambda) theta_0`;
+    /// * `layer-reset`: the parameters `reset_layers` names back to theta_0 (by default the
+    ///   actor's and the critics' output layers);
     ///
-    /// then, for these three, fresh optimisers, the temperature back to its initial value and
+    /// then, for these four, fresh optimisers, the temperature back to its initial value and
     /// the target critic set to the new critic. Replay and the observation normaliser are
     /// kept.
     ///
@@ -34,6 +36,7 @@ impl Sac {
         probe: Option<&Tensor>,
     ) -> Result<Vec<ParamReport>> {
         cfg.validate()?;
+        self.check_method(cfg.method)?;
         let sources = Sources {
             initial: Some(&self.initial),
             fresh: None,
@@ -55,6 +58,13 @@ impl Sac {
             Method::FullReset => {
                 Intervention::Reset.apply(&self.params(), &ParamSelector::all(), sources)?
             }
+            Method::LayerReset => {
+                let mut layers = ParamSelector::all();
+                for glob in &self.config.reset_layers {
+                    layers = layers.include(glob)?;
+                }
+                Intervention::Reset.apply(&self.params(), &layers, sources)?
+            }
             Method::ShrinkPerturb => {
                 Intervention::ShrinkPerturb(ShrinkPerturb::TowardInit { shrink: cfg.shrink })
                     .apply(&self.params(), &ParamSelector::all(), sources)?
@@ -74,6 +84,30 @@ impl Sac {
         };
         self.restart_optimization()?;
         Ok(reports)
+    }
+
+    /// Refuses what does not make sense on these networks: ReDo with CReLU (a unit feeds two
+    /// inputs of the next layer) and plasticity injection on anything but the plain MLP or
+    /// SimBa (its injected heads read the features as the plain heads do, but the method is
+    /// defined for the plain network only here).
+    fn check_method(&self, method: Method) -> Result<()> {
+        let network = self.config.network;
+        let reason = match method {
+            Method::Redo if network.activation == agent::Activation::Crelu => {
+                "redo with activation = \"crelu\" is not defined: a CReLU unit feeds two inputs of the next layer; use relu"
+            }
+            Method::PlasticityInjection if !network.is_plain() || self.config.methods.normalize_project => {
+                "plasticity-injection needs the plain network (activation = \"relu\", layer_norm and normalize_project off)"
+            }
+            Method::LayerReset if self.config.reset_layers.is_empty() => {
+                "layer-reset with an empty reset_layers resets nothing; name the layers, e.g. [\"critic.out.*\"]"
+            }
+            _ => return Ok(()),
+        };
+        Err(Error::Config {
+            field: "intervention",
+            reason: reason.into(),
+        })
     }
 
     /// After a reset-style intervention: fresh optimisers, the initial temperature,

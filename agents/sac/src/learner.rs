@@ -5,8 +5,8 @@
 //! injection) and `redo.rs`; checkpoint state in `checkpoint.rs`; plasticity metrics in
 //! `diagnostics.rs`.
 
-use agent::{autocast, ActMode, Adam, DeviceStats};
-use fire::{params_of, MethodConfig, NamedTensors, ParamReport, ParamSnapshot};
+use agent::{autocast, ActMode, Adam, DeviceStats, UpdateAids, UpdateMethods};
+use fire::{params_of, MethodConfig, NamedTensors, ParamReport, ParamSnapshot, Regularizer};
 use rand_chacha::ChaCha8Rng;
 use replay::Batch;
 use tch::{nn, Device, Kind, Tensor};
@@ -29,6 +29,21 @@ const STATS: &[&str] = &[
     "losses/alpha_loss",
     "losses/entropy",
 ];
+
+/// The same with the regularisers' penalty (actor's plus critics').
+const STATS_REGULARIZED: &[&str] = &[
+    "losses/qf_loss",
+    "losses/qf_values",
+    "losses/actor_loss",
+    "losses/alpha",
+    "losses/alpha_loss",
+    "losses/entropy",
+    "losses/regularizer",
+];
+
+/// The output layers Parseval regularisation leaves alone (injected twins included).
+const ACTOR_OUTPUTS: [&str; 2] = ["actor.*mean.*", "actor.*log_std.*"];
+const CRITIC_OUTPUTS: [&str; 1] = ["critic.*out.*"];
 
 /// Critic ensemble size (clipped double Q).
 const CRITICS: i64 = 2;
@@ -56,6 +71,10 @@ pub struct Sac {
     pub(crate) initial: ParamSnapshot,
     pub(crate) norm: RunningNorm,
     pub(crate) stats: DeviceStats,
+    /// The regulariser and projection of the actor's updates, and of the critics' (on each
+    /// member's views).
+    pub(crate) actor_aids: UpdateAids,
+    pub(crate) critic_aids: UpdateAids,
     /// The actor's and the critics' parameters (shallow clones), rebuilt only when the
     /// networks gain parameters (plasticity injection).
     pub(crate) actor_params: NamedTensors,
@@ -91,11 +110,26 @@ impl Sac {
         let bounds = ActionBox::new(low, high, device)?;
         let action_dim = bounds.dim();
         let actor_vs = nn::VarStore::new(device);
-        let actor = Actor::new(&actor_vs.root(), arch, obs_dim, action_dim);
+        let options = config.network;
+        let actor = Actor::new(&actor_vs.root(), arch, obs_dim, action_dim, options);
         let critic_vs = nn::VarStore::new(device);
-        let critic = Critic::new(&critic_vs.root(), arch, obs_dim, action_dim, CRITICS);
+        let critic = Critic::new(
+            &critic_vs.root(),
+            arch,
+            obs_dim,
+            action_dim,
+            CRITICS,
+            options,
+        );
         let mut target_vs = nn::VarStore::new(device);
-        let target = Critic::new(&target_vs.root(), arch, obs_dim, action_dim, CRITICS);
+        let target = Critic::new(
+            &target_vs.root(),
+            arch,
+            obs_dim,
+            action_dim,
+            CRITICS,
+            options,
+        );
         target_vs.copy(&critic_vs)?;
         target_vs.freeze();
         let log_alpha = Tensor::from_slice(&[config.initial_temperature.ln() as f32])
@@ -125,6 +159,8 @@ impl Sac {
             initial: ParamSnapshot::default(),
             norm: RunningNorm::new(obs_dim as usize, device),
             stats: DeviceStats::new(STATS, device),
+            actor_aids: UpdateAids::new(&UpdateMethods::default(), &[], &[])?,
+            critic_aids: UpdateAids::new(&UpdateMethods::default(), &[], &[])?,
             actor_params: Vec::new(),
             critic_params: Vec::new(),
             target_list: Vec::new(),
@@ -135,6 +171,32 @@ impl Sac {
         sac.critic_params = params_of(&sac.critic_vs);
         sac.target_list = params_of(&sac.target_vs);
         sac.initial = ParamSnapshot::capture(&sac.params());
+        // The critics' penalty and projection see each member's matrices on their own.
+        let methods = &sac.config.methods;
+        sac.actor_aids = UpdateAids::new(methods, &sac.actor_params, &ACTOR_OUTPUTS)?;
+        sac.critic_aids =
+            UpdateAids::new(methods, &member_views(&sac.critic_params), &CRITIC_OUTPUTS)?;
+        if sac.actor_aids.regularizes() {
+            sac.stats = DeviceStats::new(STATS_REGULARIZED, device);
+        }
+        let all = sac.params();
+        for glob in &sac.config.reset_layers {
+            let one = fire::ParamSelector::all().include(glob)?;
+            if !all.iter().any(|(n, t)| one.matches(n, &t.size())) {
+                let mut layers: Vec<&str> = all
+                    .iter()
+                    .filter_map(|(n, _)| n.rsplit_once('.').map(|p| p.0))
+                    .collect();
+                layers.dedup();
+                return Err(crate::Error::Config {
+                    field: "reset_layers",
+                    reason: format!(
+                        "`{glob}` matches no parameter of this agent (its layers: {})",
+                        layers.join(", ")
+                    ),
+                });
+            }
+        }
         Ok(sac)
     }
 
@@ -296,9 +358,14 @@ impl Sac {
             let loss = log_pi.f_mul(&alpha)?.f_sub(&q_pi)?.f_mean(Kind::Float)?;
             Ok((log_pi, loss))
         })?;
+        let actor_penalty = self.actor_aids.penalty(&self.actor_params, &self.initial)?;
         agent::clear_grads(&self.actor_params)?;
-        actor_loss.f_backward()?;
+        match &actor_penalty {
+            Some(p) => actor_loss.f_add(p)?.f_backward()?,
+            None => actor_loss.f_backward()?,
+        }
         self.actor_adam.step(&self.actor_params)?;
+        self.actor_aids.after_step(&self.actor_params)?;
         let entropy = log_pi.f_detach()?.f_mean(Kind::Float)?.f_neg()?;
 
         // Temperature: alpha (entropy - target).
@@ -340,20 +407,42 @@ impl Sac {
             .f_square()?
             .f_mean_dim([1i64].as_slice(), false, Kind::Float)?
             .f_sum(Kind::Float)?;
+        // Parseval's Gram matrices are each member's; L2 and L2 Init sum over the members
+        // alike and read theta_0 under the stacked names.
+        let members = member_views(&self.critic_params);
+        let critic_penalty = if self.config.methods.regularizer == Regularizer::Parseval {
+            self.critic_aids.penalty(&members, &self.initial)?
+        } else {
+            self.critic_aids
+                .penalty(&self.critic_params, &self.initial)?
+        };
         agent::clear_grads(&self.critic_params)?;
-        qf_loss.f_backward()?;
+        match &critic_penalty {
+            Some(p) => qf_loss.f_add(p)?.f_backward()?,
+            None => qf_loss.f_backward()?,
+        }
         self.critic_adam.step(&self.critic_params)?;
+        self.critic_aids.after_step(&members)?;
         self.soft_update_target(self.config.tau)?;
 
         let alpha_now = self.log_alpha.f_exp()?.f_sum(Kind::Float)?;
-        self.stats.add(&[
+        let q_mean = q.f_mean(Kind::Float)?;
+        let mut values = vec![
             &qf_loss,
-            &q.f_mean(Kind::Float)?,
+            &q_mean,
             &actor_loss,
             &alpha_now,
             &alpha_loss,
             &entropy,
-        ])
+        ];
+        let penalty = match (actor_penalty, critic_penalty) {
+            (Some(a), Some(c)) => Some(a.f_detach()?.f_add(&c.f_detach()?)?),
+            _ => None,
+        };
+        if let Some(p) = &penalty {
+            values.push(p);
+        }
+        self.stats.add(&values)
     }
 
     /// Moves the target critic toward the critic by `tau` ([`agent::polyak`]: `lerp`, a copy
@@ -365,7 +454,13 @@ impl Sac {
     /// A CPU policy for an actor thread.
     pub fn policy(&self) -> Result<SacPolicy> {
         let vs = nn::VarStore::new(Device::Cpu);
-        let actor = Actor::new(&vs.root(), &self.arch, self.obs_shape[0], self.action_dim);
+        let actor = Actor::new(
+            &vs.root(),
+            &self.arch,
+            self.obs_shape[0],
+            self.action_dim,
+            self.config.network,
+        );
         let bounds = self.policy.bounds();
         let bounds = ActionBox::new(&bounds.low, &bounds.high, Device::Cpu)?;
         let norm = self

@@ -35,6 +35,8 @@ mod diagnostics;
 mod inject;
 mod intervene;
 mod learner;
+#[cfg(test)]
+mod methods_tests;
 mod network;
 mod normalizer;
 mod policy;

@@ -110,6 +110,12 @@ pub(crate) fn layer_norm(path: nn::Path, d: i64) -> nn::LayerNorm {
     )
 }
 
+/// PyTorch's `nn.LayerNorm(d)` (eps 1e-5), for the MLP's optional LayerNorms
+/// ([`agent::NetworkOptions::layer_norm`]), as Plasticine builds them.
+pub(crate) fn torch_layer_norm(path: nn::Path, d: i64) -> nn::LayerNorm {
+    nn::layer_norm(path, vec![d], nn::LayerNormConfig::default())
+}
+
 /// The prefixes plasticity injection puts its two extra heads under (`actor.injected.mean`,
 /// `critic.injected_frozen.out`, ...): the trainable one and its frozen twin.
 pub(crate) const INJECTED: [&str; 2] = ["injected", "injected_frozen"];

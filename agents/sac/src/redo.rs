@@ -78,7 +78,14 @@ impl Sac {
         // Fresh incoming weights come from newly initialised networks of the same shapes.
         let (obs_dim, device) = (self.obs_shape[0], self.device());
         let fresh_actor = nn::VarStore::new(device);
-        let _ = Actor::new(&fresh_actor.root(), &self.arch, obs_dim, self.action_dim);
+        let options = self.config.network;
+        let _ = Actor::new(
+            &fresh_actor.root(),
+            &self.arch,
+            obs_dim,
+            self.action_dim,
+            options,
+        );
         let fresh_critic = nn::VarStore::new(device);
         let _ = Critic::new(
             &fresh_critic.root(),
@@ -86,6 +93,7 @@ impl Sac {
             obs_dim,
             self.action_dim,
             members,
+            options,
         );
         let mut fresh = params_of(&fresh_actor);
         fresh.extend(params_of(&fresh_critic));
