@@ -13,6 +13,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::cli::Experiment;
 use crate::dqn_keys::DqnKeys;
+use crate::method_keys::MethodKeys;
 
 /// Which protocol: the environment's preprocessing and the defaults of every key that differs
 /// between protocols (see [`AtariRunConfig::preset`]).
@@ -76,6 +77,8 @@ pub struct AtariRunConfig {
     pub env: AtariKeys,
     /// The agent.
     pub dqn: DqnKeys,
+    /// The plasticity methods built into the network and the update.
+    pub methods: MethodKeys,
 }
 
 impl Default for AtariRunConfig {
@@ -92,6 +95,7 @@ impl Sections for AtariRunConfig {
         keys.extend_from_slice(keys::field_names::<LoopConfig>());
         keys.extend_from_slice(keys::field_names::<AtariKeys>());
         keys.extend_from_slice(keys::field_names::<DqnKeys>());
+        keys.extend_from_slice(keys::field_names::<MethodKeys>());
         keys
     }
 
@@ -102,6 +106,7 @@ impl Sections for AtariRunConfig {
             run: keys::section(&mut table, &defaults.run)?,
             env: keys::section(&mut table, &defaults.env)?,
             dqn: keys::section(&mut table, &defaults.dqn)?,
+            methods: keys::section(&mut table, &defaults.methods)?,
         })
     }
 
@@ -109,6 +114,7 @@ impl Sections for AtariRunConfig {
         let mut table = keys::table_of(&self.run)?;
         table.extend(keys::table_of(&self.env)?);
         table.extend(keys::table_of(&self.dqn)?);
+        table.extend(keys::table_of(&self.methods)?);
         Ok(table)
     }
 
@@ -116,6 +122,7 @@ impl Sections for AtariRunConfig {
         let mut docs = keys::docs_of::<LoopConfig>();
         docs.extend(keys::docs_of::<AtariKeys>());
         docs.extend(keys::docs_of::<DqnKeys>());
+        docs.extend(keys::docs_of::<MethodKeys>());
         docs
     }
 }
@@ -156,6 +163,7 @@ impl AtariRunConfig {
                 ..AtariKeys::default()
             },
             dqn: DqnKeys::default(),
+            methods: MethodKeys::default(),
         };
         if protocol == Protocol::FirePaper {
             cfg.run.replay_ratio = 1.0;
@@ -186,6 +194,7 @@ impl Experiment for AtariRunConfig {
         locate_rom(&self.env.game, &rom_dir())?;
         self.run.validate(dqn::PLASTICITY_METRICS)?;
         self.dqn.validate()?;
+        self.methods.validate(&self.run, false)?;
         // Before anything is allocated: the replay's frames, and a sampled batch (observations
         // and next observations as bytes, then as floats on the device).
         let atari = self.atari_config();
@@ -231,7 +240,9 @@ impl Experiment for AtariRunConfig {
         let arch = Architecture::NatureCnn {
             frames: atari.frame_stack as i64,
         };
-        let agent: Dqn<u8> = Dqn::new(&arch, actions, self.dqn.dqn_config(&self.run), device)?;
+        let mut dqn_config = self.dqn.dqn_config(&self.run);
+        self.methods.apply_dqn(&mut dqn_config);
+        let agent: Dqn<u8> = Dqn::new(&arch, actions, dqn_config, device)?;
         let frame = atari.frame_size * atari.frame_size;
         let replay = FrameReplay::new(
             self.run.buffer_size,

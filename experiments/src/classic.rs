@@ -16,6 +16,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::cli::{Experiment, Given};
 use crate::dqn_keys::DqnKeys;
+use crate::method_keys::MethodKeys;
 use crate::sac_keys::SacKeys;
 
 /// The key (or keys) of the other agent that does what an agent's key does, if any: DQN's on
@@ -77,6 +78,8 @@ pub struct ClassicRunConfig {
     pub dqn: DqnKeys,
     /// The agent on Pendulum-v1.
     pub sac: SacKeys,
+    /// The plasticity methods built into the network and the update (either agent).
+    pub methods: MethodKeys,
 }
 
 impl Default for ClassicRunConfig {
@@ -115,6 +118,7 @@ impl Default for ClassicRunConfig {
                 ..DqnKeys::default()
             },
             sac: SacKeys::cleanrl(),
+            methods: MethodKeys::default(),
         }
     }
 }
@@ -125,6 +129,7 @@ runtime::sections!(ClassicRunConfig {
     levels: LevelKeys,
     dqn: DqnKeys,
     sac: SacKeys,
+    methods: MethodKeys,
 });
 
 impl ClassicRunConfig {
@@ -187,11 +192,14 @@ impl Experiment for ClassicRunConfig {
             "CartPole-v1" | "Acrobot-v1" | "MountainCar-v0" => {
                 self.run.validate(dqn::PLASTICITY_METRICS)?;
                 self.dqn.validate()?;
+                self.methods.validate(&self.run, false)?;
             }
             "Pendulum-v1" => {
                 self.run.validate(sac::PLASTICITY_METRICS)?;
                 crate::sac_keys::check_actors(&self.sac, &self.run)?;
                 self.sac.validate()?;
+                let simba = self.sac.network == crate::sac_keys::SacNetwork::Simba;
+                self.methods.validate(&self.run, simba)?;
             }
             other => bail!("unknown env `{other}` (one of: {})", TASKS.join(", ")),
         }
@@ -265,12 +273,9 @@ impl ClassicRunConfig {
             obs_dim: obs_dim as i64,
             hidden: self.dqn.hidden.clone(),
         };
-        let agent: Dqn<f32> = Dqn::new(
-            &arch,
-            actions as i64,
-            self.dqn.dqn_config(&self.run),
-            device,
-        )?;
+        let mut dqn_config = self.dqn.dqn_config(&self.run);
+        self.methods.apply_dqn(&mut dqn_config);
+        let agent: Dqn<f32> = Dqn::new(&arch, actions as i64, dqn_config, device)?;
         let replay = VectorReplay::new(self.run.buffer_size, obs_dim, 1, seeds.replay())?;
         let setup = Setup {
             agent,
@@ -291,9 +296,13 @@ impl ClassicRunConfig {
         let seeds = Seeds::new(self.run.seed);
         tch::manual_seed(seeds.network_init());
         let probe = Pendulum::new();
-        let (agent, replay) =
-            self.sac
-                .build_for(&probe, self.run.buffer_size, seeds.replay(), device)?;
+        let (agent, replay) = self.sac.build_for(
+            &probe,
+            &self.methods,
+            self.run.buffer_size,
+            seeds.replay(),
+            device,
+        )?;
         let setup = Setup {
             agent,
             replay,

@@ -249,7 +249,18 @@ fn run<X: Experiment>(args: &CommonArgs, extra: &[(&str, Option<String>)]) -> Re
         cfg.describe()?,
         run_dir.path().display()
     );
-    let outcome = cfg.train(&run_dir, resume, text)?;
+    let outcome = match cfg.train(&run_dir, resume, text) {
+        Ok(outcome) => outcome,
+        Err(e) => {
+            // A new run refused before it wrote anything (the agent could not be built from
+            // these keys) leaves no directory behind; anything written is kept.
+            if args.resume.is_none() {
+                drop(_lock);
+                remove_if_untouched(run_dir.path());
+            }
+            return Err(e);
+        }
+    };
     let dir = run_dir.path().display();
     match outcome {
         Outcome::Finished => eprintln!("{name}: done; tensorboard --logdir {dir}"),
@@ -260,6 +271,18 @@ fn run<X: Experiment>(args: &CommonArgs, extra: &[(&str, Option<String>)]) -> Re
         }
     }
     Ok(outcome)
+}
+
+/// Removes a run directory that holds nothing but its lock file (or nothing at all).
+fn remove_if_untouched(dir: &std::path::Path) {
+    let Ok(entries) = std::fs::read_dir(dir) else {
+        return;
+    };
+    let names: Vec<_> = entries.flatten().map(|e| e.file_name()).collect();
+    if names.iter().all(|n| n == "run.lock") {
+        let _ = std::fs::remove_file(dir.join("run.lock"));
+        let _ = std::fs::remove_dir(dir);
+    }
 }
 
 /// Every key with its default value and its documentation, as a commented TOML file (from

@@ -133,6 +133,8 @@ impl DqnKeys {
                 reset_optimizer: self.reset_optimizer,
             },
             precision: self.precision,
+            // The plasticity methods' keys are applied on top (`MethodKeys::apply_dqn`).
+            ..DqnConfig::default()
         }
     }
 

@@ -18,6 +18,7 @@ use runtime::{Outcome, RunDir, Seeds, Setup};
 use serde::{Deserialize, Serialize};
 
 use crate::cli::Experiment;
+use crate::method_keys::MethodKeys;
 use crate::sac_keys::SacKeys;
 
 /// The task's keys.
@@ -52,6 +53,8 @@ pub struct HumanoidRunConfig {
     pub env: HumanoidKeys,
     /// The agent.
     pub sac: SacKeys,
+    /// The plasticity methods built into the networks and the update.
+    pub methods: MethodKeys,
 }
 
 impl Default for HumanoidRunConfig {
@@ -87,6 +90,7 @@ impl Default for HumanoidRunConfig {
             },
             env: HumanoidKeys::default(),
             sac: SacKeys::default(),
+            methods: MethodKeys::default(),
         }
     }
 }
@@ -95,6 +99,7 @@ runtime::sections!(HumanoidRunConfig {
     run: LoopConfig,
     env: HumanoidKeys,
     sac: SacKeys,
+    methods: MethodKeys,
 });
 
 /// Return of a uniformly random policy per task (FIRE.md section 3), for the normalised score.
@@ -183,6 +188,8 @@ impl Experiment for HumanoidRunConfig {
         self.run.validate(sac::PLASTICITY_METRICS)?;
         crate::sac_keys::check_actors(&self.sac, &self.run)?;
         self.sac.validate()?;
+        let simba = self.sac.network == crate::sac_keys::SacNetwork::Simba;
+        self.methods.validate(&self.run, simba)?;
         // The scene files and the MuJoCo library, before any work.
         HumanoidModel::load(task, &self.humanoid_config().assets_dir)?;
         Ok(())
@@ -216,9 +223,13 @@ impl Experiment for HumanoidRunConfig {
         let make = move || -> envs::Result<ActionRepeat> {
             ActionRepeat::new(HumanoidEnv::with_model(model.clone(), &env_config)?, repeat)
         };
-        let (agent, replay) =
-            self.sac
-                .build_for(&make()?, cfg.buffer_size, seeds.replay(), device)?;
+        let (agent, replay) = self.sac.build_for(
+            &make()?,
+            &self.methods,
+            cfg.buffer_size,
+            seeds.replay(),
+            device,
+        )?;
         let setup = Setup {
             agent,
             replay,

@@ -21,5 +21,6 @@ pub mod cli;
 pub mod demo;
 pub mod dqn_keys;
 pub mod humanoid;
+pub mod method_keys;
 pub mod minatar;
 pub mod sac_keys;

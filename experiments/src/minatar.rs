@@ -31,6 +31,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::cli::{Experiment, Given};
 use crate::dqn_keys::{DqnKeys, DqnOptimizer};
+use crate::method_keys::MethodKeys;
 
 /// C-CHAIN's continual MinAtar sequence, and its length per game.
 pub const C_CHAIN_GAMES: &str = "SpaceInvaders,Asterix,Seaquest";
@@ -91,6 +92,8 @@ pub struct MinatarRunConfig {
     pub env: MinatarKeys,
     /// The agent.
     pub dqn: DqnKeys,
+    /// The plasticity methods built into the network and the update.
+    pub methods: MethodKeys,
 }
 
 impl Default for MinatarRunConfig {
@@ -132,6 +135,7 @@ impl Default for MinatarRunConfig {
                 eval_epsilon: 0.0,
                 ..DqnKeys::default()
             },
+            methods: MethodKeys::default(),
         }
     }
 }
@@ -140,6 +144,7 @@ runtime::sections!(MinatarRunConfig {
     run: LoopConfig,
     env: MinatarKeys,
     dqn: DqnKeys,
+    methods: MethodKeys,
 });
 
 impl MinatarRunConfig {
@@ -227,6 +232,7 @@ impl Experiment for MinatarRunConfig {
         );
         self.run.validate(dqn::PLASTICITY_METRICS)?;
         self.dqn.validate()?;
+        self.methods.validate(&self.run, false)?;
         if self.continual() {
             ensure!(games.len() >= 2, "games needs at least two games");
             self.level_keys()
@@ -284,7 +290,9 @@ impl Experiment for MinatarRunConfig {
         let arch = Architecture::MinatarCnn {
             channels: channels as i64,
         };
-        let agent: Dqn<u8> = Dqn::new(&arch, 6, self.dqn.dqn_config(&self.run), device)?;
+        let mut dqn_config = self.dqn.dqn_config(&self.run);
+        self.methods.apply_dqn(&mut dqn_config);
+        let agent: Dqn<u8> = Dqn::new(&arch, 6, dqn_config, device)?;
         let replay = FrameReplay::new(
             self.run.buffer_size,
             self.run.envs,

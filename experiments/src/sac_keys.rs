@@ -128,6 +128,8 @@ impl SacKeys {
             tau: self.critic_tau,
             normalize_observations: self.normalize_observations,
             precision: self.precision,
+            // The plasticity methods' keys are applied on top (`MethodKeys::apply_sac`).
+            ..SacConfig::simba()
         }
     }
 
@@ -161,23 +163,26 @@ pub fn check_actors(keys: &SacKeys, run: &runtime::config::LoopConfig) -> Result
 }
 
 impl SacKeys {
-    /// The agent these keys describe, sized for `env`'s observations and action box, and its
+    /// The agent these keys describe (with `methods`' network and update), sized for `env`'s observations and action box, and its
     /// replay of `buffer_size` transitions (sampled with `replay_seed`).
     pub fn build_for(
         &self,
         env: &impl envs::vector::FlatEnv,
+        methods: &crate::method_keys::MethodKeys,
         buffer_size: usize,
         replay_seed: u64,
         device: tch::Device,
     ) -> Result<(sac::Sac, replay::VectorReplay)> {
         let (low, high) = box_bounds(&env.action_space())?;
         let obs_dim = env.obs_len();
+        let mut config = self.sac_config();
+        methods.apply_sac(&mut config);
         let agent = sac::Sac::new(
             &self.architecture(),
             obs_dim as i64,
             &low,
             &high,
-            self.sac_config(),
+            config,
             device,
         )?;
         let replay = replay::VectorReplay::new(buffer_size, obs_dim, low.len(), replay_seed)?;

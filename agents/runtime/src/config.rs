@@ -96,8 +96,9 @@ pub struct LoopConfig {
     pub checkpoint_every: u64,
     /// Save the replay buffer with checkpoints (large for Atari: about 7 KB per transition).
     pub checkpoint_replay: bool,
-    /// The intervention the schedule triggers: none, fire, fire-exact, fire-tol, full-reset,
-    /// shrink-perturb, redo, plasticity-injection.
+    /// The intervention the schedule triggers: none, fire (the paper's, the default), fire-exact,
+    /// fire-tol, full-reset, shrink-perturb (`shrink`), redo (`redo_tau`),
+    /// plasticity-injection (once), layer-reset (`reset_layers`).
     #[schemars(with = "String")]
     pub intervention: Method,
     /// Intervene at these steps.
