@@ -27,10 +27,11 @@ use anyhow::{bail, Result};
 use crate::runs::{parse_step, Domain, Run};
 
 /// Keys that cannot change a run's results: where it runs, how often it logs or checkpoints.
-pub const IGNORED: [&str; 14] = [
+pub const IGNORED: [&str; 15] = [
     "seed",
     "intervention",
     "game",
+    "games",
     "task",
     "env",
     "device",

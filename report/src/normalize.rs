@@ -132,7 +132,7 @@ pub fn normalizer(domain: Domain, task: &str) -> Option<Normalizer> {
                     one: bar,
                 })
         }
-        Domain::Classic => None,
+        Domain::Classic | Domain::Minatar => None,
     }
 }
 
@@ -141,7 +141,7 @@ pub fn normalized_label(domain: Domain) -> &'static str {
     match domain {
         Domain::Atari => "human-normalised score",
         Domain::HumanoidBench => "success-normalised score",
-        Domain::Classic => "score",
+        Domain::Classic | Domain::Minatar => "score",
     }
 }
 

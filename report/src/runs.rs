@@ -20,6 +20,9 @@ pub enum Domain {
     HumanoidBench,
     /// `env = "..."` (the `classic` binary) or anything else.
     Classic,
+    /// `game` with `sticky_action_prob` (the `minatar` binary); a sequence of `games` is one
+    /// task named by its games (`SpaceInvaders,Asterix,Seaquest`).
+    Minatar,
 }
 
 impl Domain {
@@ -28,6 +31,7 @@ impl Domain {
             Domain::Atari => "Atari",
             Domain::HumanoidBench => "HumanoidBench",
             Domain::Classic => "classic control",
+            Domain::Minatar => "MinAtar",
         }
     }
 }
@@ -179,7 +183,19 @@ pub fn read_run(dir: &Path) -> Result<Run> {
         .parse()
         .with_context(|| format!("{} is not valid TOML", config_path.display()))?;
     let string = |k: &str| config.get(k).and_then(|v| v.as_str()).map(str::to_string);
-    let (domain, task) = if let Some(g) = string("game") {
+    let games: Vec<String> = config
+        .get("games")
+        .and_then(|v| v.as_array())
+        .map(|a| a.iter().filter_map(|g| g.as_str().map(str::to_string)).collect())
+        .unwrap_or_default();
+    let (domain, task) = if config.contains_key("sticky_action_prob") {
+        let task = if games.is_empty() {
+            string("game").unwrap_or_default()
+        } else {
+            games.join(",")
+        };
+        (Domain::Minatar, task)
+    } else if let Some(g) = string("game") {
         (Domain::Atari, game_name(&g))
     } else if let Some(t) = string("task") {
         (Domain::HumanoidBench, t)
@@ -256,6 +272,9 @@ pub fn read_metrics(path: &Path) -> Result<(Series, usize)> {
             continue;
         }
         match parse_row(line) {
+            // A well-formed NaN (an evaluation that finished no episode) is a missing value,
+            // not a bad line.
+            Some((_, _, value)) if !value.is_finite() => {}
             Some((step, tag, value)) => series
                 .entry(tag.to_string())
                 .or_default()
@@ -272,7 +291,7 @@ fn parse_row(line: &str) -> Option<(u64, &str, f64)> {
     let _frames: u64 = f.next()?.parse().ok()?;
     let tag = f.next()?;
     let value: f64 = f.next()?.parse().ok()?;
-    if f.next().is_some() || tag.is_empty() || !value.is_finite() {
+    if f.next().is_some() || tag.is_empty() {
         return None;
     }
     Some((step, tag, value))
