@@ -172,7 +172,8 @@ fn sac() -> sac::Sac {
         sac_hidden: vec![32, 32],
         ..experiments::sac_keys::SacKeys::cleanrl()
     };
-    keys.build_for(&Pendulum::new(), 10, 0, Device::Cpu)
+    let methods = experiments::method_keys::MethodKeys::default();
+    keys.build_for(&Pendulum::new(), &methods, 10, 0, Device::Cpu)
         .unwrap()
         .0
 }

@@ -117,11 +117,11 @@ mod tests {
             vec![("a.weight", 5.0), ("b.weight", 10.0)]
         );
         // A step moves a to [3, 0, 0, 4] (norm 5: unchanged) and b to [0, 20] (norm 20).
-        let _ = params[0]
+        params[0]
             .1
             .shallow_clone()
             .copy_(&Tensor::from_slice(&[3.0f32, 0.0, 0.0, 4.0]).view([2, 2]));
-        let _ = params[1]
+        params[1]
             .1
             .shallow_clone()
             .copy_(&Tensor::from_slice(&[0.0f32, 20.0]).view([1, 2]));

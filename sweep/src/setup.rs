@@ -155,11 +155,21 @@ pub fn known_keys(binary: &Path) -> Result<BTreeSet<String>> {
     Ok(keys)
 }
 
-/// Errors on the first `[set]`, `[grid]` or `[[when]]` key the binary does not know.
+/// Errors on the first `[set]`, `[grid]`, `[[when]]` or `[variants]` key the binary does not
+/// know.
 pub fn check_keys(spec: &Spec, known: &BTreeSet<String>) -> Result<()> {
-    let sections = [("set", &spec.set), ("grid", &spec.grid)]
-        .into_iter()
-        .chain(spec.when.iter().map(|w| ("[when] set", &w.set)));
+    let variants: Vec<(String, &toml::Table)> = spec
+        .variants
+        .iter()
+        .filter_map(|(n, v)| Some((format!("variants.{n}"), v.as_table()?)))
+        .collect();
+    let sections = [
+        ("set".to_string(), &spec.set),
+        ("grid".to_string(), &spec.grid),
+    ]
+    .into_iter()
+    .chain(spec.when.iter().map(|w| ("[when] set".to_string(), &w.set)))
+    .chain(variants);
     for (section, table) in sections {
         for key in table.keys() {
             if !known.contains(key) {

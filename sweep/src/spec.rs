@@ -7,6 +7,9 @@ use std::path::{Path, PathBuf};
 use anyhow::{bail, Context, Result};
 use serde::{Deserialize, Serialize};
 
+/// The axis `[variants]` adds to the grid.
+pub const VARIANT: &str = "variant";
+
 /// The training binaries a sweep can run.
 pub const BINARIES: &[&str] = &["atari", "classic", "humanoid", "minatar"];
 
@@ -26,6 +29,12 @@ pub struct Spec {
     pub set: toml::Table,
     /// Keys whose lists are crossed: one run per combination.
     pub grid: toml::Table,
+    /// Named sets of keys (`[variants]`, `name = { key = value, ... }`) crossed with the grid
+    /// as one more axis, `variant`: for methods that differ in other keys than one grid key
+    /// would vary (a regulariser, an architecture, an intervention with its own keys). The
+    /// run name shows `variant-<name>`; `[[when]]` may match `variant = "<name>"`.
+    #[serde(default)]
+    pub variants: toml::Table,
     /// Settings that depend on grid values (`[[when]]` tables), in file order.
     #[serde(default)]
     pub when: Vec<When>,
@@ -168,13 +177,30 @@ impl Spec {
                 bail!("key `{key}`: tables are not configuration values");
             }
         }
+        if self.grid.contains_key(VARIANT) {
+            bail!("[grid] key `{VARIANT}` names the [variants] axis; rename it");
+        }
+        for (name, keys) in &self.variants {
+            let Some(keys) = keys.as_table() else {
+                bail!("[variants] {name} must be a table of keys, e.g. {name} = {{ regularizer = \"l2\" }}");
+            };
+            for (key, value) in keys {
+                if self.grid.contains_key(key) {
+                    bail!("[variants] {name}: key `{key}` is also in [grid]");
+                }
+                if matches!(value, toml::Value::Table(_)) {
+                    bail!("[variants] {name}: key `{key}`: tables are not configuration values");
+                }
+            }
+        }
         for (i, when) in self.when.iter().enumerate() {
             let n = i + 1;
             if when.matches.is_empty() {
                 bail!("[[when]] {n}: `match` is empty (it would apply to every point: use [set])");
             }
+            let axes = self.axes();
             for (key, value) in &when.matches {
-                let Some(values) = self.grid.get(key).and_then(|v| v.as_array()) else {
+                let Some(values) = axes.get(key).and_then(|v| v.as_array()) else {
                     bail!("[[when]] {n}: match key `{key}` is not a [grid] key");
                 };
                 if !values.contains(value) {
@@ -211,11 +237,37 @@ impl Spec {
         Ok(())
     }
 
-    /// The grid's keys in order.
+    /// The grid, with the variants' names as the axis `variant` when there are any.
+    fn axes(&self) -> toml::Table {
+        let mut axes = self.grid.clone();
+        if !self.variants.is_empty() {
+            let names = self.variants.keys().map(|n| toml::Value::String(n.clone()));
+            axes.insert(VARIANT.into(), toml::Value::Array(names.collect()));
+        }
+        axes
+    }
+
+    /// The grid's keys in order (`variant` among them when there are variants).
     pub fn grid_keys(&self) -> Vec<String> {
-        let mut keys: Vec<String> = self.grid.keys().cloned().collect();
+        let mut keys: Vec<String> = self.axes().keys().cloned().collect();
         keys.sort();
         keys
+    }
+
+    /// The keys of a point's variant (none without variants).
+    fn variant_keys(&self, point: &Point) -> Vec<(&String, &toml::Value)> {
+        let name = point
+            .values
+            .iter()
+            .find(|(k, _)| k == VARIANT)
+            .map(|(_, v)| plain(v));
+        match name
+            .and_then(|n| self.variants.get(&n))
+            .and_then(|v| v.as_table())
+        {
+            Some(keys) => keys.iter().collect(),
+            None => Vec::new(),
+        }
     }
 
     /// The cross product of the grid, each key's values in file order, the last key (in name
@@ -223,9 +275,10 @@ impl Spec {
     /// gets a second, so a sweep stopped early still compares like with like.
     pub fn points(&self) -> Vec<Point> {
         let keys = self.grid_keys();
+        let axes = self.axes();
         let mut combos: Vec<Vec<(String, toml::Value)>> = vec![Vec::new()];
         for key in keys.iter().rev() {
-            let values = self.grid[key].as_array().cloned().unwrap_or_default();
+            let values = axes[key].as_array().cloned().unwrap_or_default();
             let mut next = Vec::with_capacity(combos.len() * values.len());
             for combo in &combos {
                 for v in &values {
@@ -254,11 +307,13 @@ impl Spec {
             .collect()
     }
 
-    /// The `--set` assignments of a point: `[set]` first, then the `set` of every `[[when]]`
-    /// that matches it (in file order, so a later one wins), then its grid values.
+    /// The `--set` assignments of a point: `[set]` first, then its variant's keys, then the
+    /// `set` of every `[[when]]` that matches it (in file order, so a later one wins), then its
+    /// grid values.
     pub fn assignments(&self, point: &Point) -> Vec<String> {
         let mut fixed: Vec<(&String, &toml::Value)> = self.set.iter().collect();
         fixed.sort_by(|a, b| a.0.cmp(b.0));
+        fixed.extend(self.variant_keys(point));
         let conditional = self
             .when
             .iter()
@@ -267,7 +322,13 @@ impl Spec {
         fixed
             .into_iter()
             .chain(conditional)
-            .chain(point.values.iter().map(|(k, v)| (k, v)))
+            .chain(
+                point
+                    .values
+                    .iter()
+                    .filter(|(k, _)| k != VARIANT)
+                    .map(|(k, v)| (k, v)),
+            )
             .map(|(k, v)| format!("{k}={v}"))
             .collect()
     }
@@ -293,6 +354,7 @@ impl Spec {
         for (section, a, b) in [
             ("set", &self.set, &new.set),
             ("grid", &self.grid, &new.grid),
+            ("variants", &self.variants, &new.variants),
         ] {
             let mut keys: Vec<&String> = a.keys().chain(b.keys()).collect();
             keys.sort();
@@ -492,5 +554,60 @@ intervention = ["none", "fire"]
         assert_eq!(steps_value(&toml::Value::from("250k")), Some(250_000));
         assert_eq!(steps_value(&toml::Value::from(60000)), Some(60_000));
         assert_eq!(steps_value(&toml::Value::from("x")), None);
+    }
+
+    #[test]
+    fn variants_are_one_more_axis_with_their_keys_before_when_and_grid_values() {
+        let spec = Spec::parse(
+            r#"
+name = "v"
+binary = "classic"
+[set]
+steps = "2k"
+[grid]
+seed = [1, 2]
+[variants]
+l2 = { regularizer = "l2" }
+reset = { intervention = "layer-reset", fire_every = "1k" }
+[[when]]
+match = { variant = "reset", seed = 2 }
+set = { fire_every = "500" }
+"#,
+        )
+        .unwrap();
+        let points = spec.points();
+        let names: Vec<&str> = points.iter().map(|p| p.name.as_str()).collect();
+        assert_eq!(
+            names,
+            [
+                "seed-1__variant-l2",
+                "seed-2__variant-l2",
+                "seed-1__variant-reset",
+                "seed-2__variant-reset"
+            ]
+        );
+        assert_eq!(
+            spec.assignments(&points[0]),
+            ["steps=\"2k\"", "regularizer=\"l2\"", "seed=1"]
+        );
+        // The variant's keys, then the matching [[when]], which wins, then the grid's values;
+        // `variant` itself is no configuration key.
+        assert_eq!(
+            spec.assignments(&points[3]),
+            [
+                "steps=\"2k\"",
+                "fire_every=\"1k\"",
+                "intervention=\"layer-reset\"",
+                "fire_every=\"500\"",
+                "seed=2"
+            ]
+        );
+        let bad = |extra: &str| {
+            let text = format!("name = \"v\"\nbinary = \"classic\"\n{extra}");
+            Spec::parse(&text).unwrap_err().to_string()
+        };
+        assert!(bad("[grid]\nseed = [1]\n[variants]\nx = 3").contains("table of keys"));
+        assert!(bad("[grid]\nseed = [1]\n[variants]\nx = { seed = 2 }").contains("also in [grid]"));
+        assert!(bad("[grid]\nvariant = [1]").contains("rename"));
     }
 }
