@@ -186,7 +186,11 @@ pub fn read_run(dir: &Path) -> Result<Run> {
     let games: Vec<String> = config
         .get("games")
         .and_then(|v| v.as_array())
-        .map(|a| a.iter().filter_map(|g| g.as_str().map(str::to_string)).collect())
+        .map(|a| {
+            a.iter()
+                .filter_map(|g| g.as_str().map(str::to_string))
+                .collect()
+        })
         .unwrap_or_default();
     let (domain, task) = if config.contains_key("sticky_action_prob") {
         let task = if games.is_empty() {
