@@ -16,7 +16,7 @@
 //! use fire::ParamSelector;
 //! use tch::Tensor;
 //!
-//! let w = Tensor::from_slice(&[3.0f32, 4.0]).view([1, 2]); // norm 5
+//! let mut w = Tensor::from_slice(&[3.0f32, 4.0]).view([1, 2]); // norm 5
 //! let params = vec![("fc.weight".to_string(), w.shallow_clone())];
 //! let norms = WeightNorms::capture(&params, &ParamSelector::all());
 //! let _ = w.f_mul_scalar_(2.0).unwrap(); // an optimiser step doubled it: norm 10
