@@ -61,7 +61,7 @@ pub struct CommonArgs {
     #[arg(long, allow_hyphen_values = true)]
     pub buffer_size: Option<String>,
     /// What the schedule triggers: none, fire, fire-exact, fire-tol, full-reset,
-    /// shrink-perturb, redo, plasticity-injection (key `intervention`).
+    /// shrink-perturb, redo, plasticity-injection, layer-reset (key `intervention`).
     #[arg(long)]
     pub intervention: Option<String>,
     /// Intervene at these steps, repeatable or comma-separated, e.g. 1.25M (key `fire_at`).

@@ -1,7 +1,8 @@
 //! Every plasticity method of issue 25 trains through the `classic` binary: a short, real
 //! learning run per method with seed 1, DQN on CartPole-v1 and SAC on Pendulum-v1, each
 //! clearly better than a random policy (CartPole about 22, Pendulum about -1,200 to -1,600),
-//! plus the methods' diagnostics and penalty in `metrics.csv`.
+//! plus the methods' diagnostics and penalty in `metrics.csv`; and the same keys through the
+//! `atari` binary on the Nature CNN, where the intervention event shows the network's shape.
 //!
 //! Budgets and bars from runs on the project's 2-core machine (best greedy evaluation, 10
 //! episodes every 5k steps of 20k): l2 240, l2-init 284, parseval 289, crelu 196, layer_norm
@@ -190,4 +191,160 @@ fn method_keys_that_make_no_sense_together_fail_before_any_work() {
     ]);
     assert!(!out.status.success());
     assert!(String::from_utf8_lossy(&out.stderr).contains("SimBa"));
+}
+
+fn atari(args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_atari"))
+        .args(args)
+        .output()
+        .expect("run the atari binary")
+}
+
+/// The parameters of a run's first intervention event, as (name, action, shape).
+fn first_event(run: &Path) -> Vec<(String, String, Vec<u64>)> {
+    let events = std::fs::read_to_string(run.join("interventions.jsonl")).unwrap();
+    let event: serde_json::Value = serde_json::from_str(events.lines().next().unwrap()).unwrap();
+    event["parameters"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|p| {
+            let shape = p["shape"].as_array().unwrap();
+            (
+                p["name"].as_str().unwrap().to_string(),
+                p["action"].as_str().unwrap().to_string(),
+                shape.iter().map(|d| d.as_u64().unwrap()).collect(),
+            )
+        })
+        .collect()
+}
+
+/// The keys reach the Nature CNN on the real ALE: 1,000 Breakout steps per method (250
+/// updates with the nature protocol's replay ratio), the penalty and diagnostics logged, and
+/// the network's shape visible in the intervention event: CReLU doubles conv2's input (32 ->
+/// 64 channels) and the first dense layer's (3136 -> 6272), LayerNorm adds `q.encoder.norm<k>`
+/// and `q.head.norm<k>` parameters that FIRE never orthogonalises, layer-reset touches only
+/// `q.head.*`.
+#[test]
+fn atari_trains_the_nature_cnn_with_every_method() {
+    let tmp = tempfile::tempdir().unwrap();
+    let base = [
+        "--game",
+        "Breakout",
+        "--protocol",
+        "nature",
+        "--device",
+        "cpu",
+        "--steps",
+        "1000",
+        "--envs",
+        "4",
+        "--learning-starts",
+        "500",
+        "--buffer-size",
+        "2k",
+        "--eval-every",
+        "0",
+        "--set",
+        "eval_steps=200",
+        "--set",
+        "torch_threads=1",
+        "--set",
+        "log_every=100",
+        "--set",
+        "plasticity_every=500",
+    ];
+    let cases: &[(&str, &[&str])] = &[
+        ("l2", &["regularizer=l2"]),
+        ("l2-init", &["regularizer=l2-init"]),
+        ("parseval", &["regularizer=parseval"]),
+        ("crelu-fire", &["activation=crelu", "fire_at=[800]"]),
+        ("layer-norm-fire", &["layer_norm=true", "fire_at=[800]"]),
+        ("normalize-project", &["normalize_project=true"]),
+        (
+            "layer-reset",
+            &["intervention=layer-reset", "fire_at=[800]"],
+        ),
+    ];
+    for (name, sets) in cases {
+        let run = tmp.path().join(name);
+        let run_dir = run.to_str().unwrap().to_string();
+        let mut args = base.to_vec();
+        for s in *sets {
+            args.extend(["--set", s]);
+        }
+        args.extend(["--run-dir", &run_dir]);
+        let out = atari(&args);
+        assert!(
+            out.status.success(),
+            "{name}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let td = rows(&run, "losses/td_loss");
+        assert!(!td.is_empty() && td.iter().all(|x| x.is_finite()), "{name}");
+        for metric in ["active_fraction", "weight_distance", "grad_norm"] {
+            let v = rows(&run, &format!("plasticity/{metric}"));
+            assert!(
+                !v.is_empty() && v.iter().all(|x| x.is_finite()),
+                "{name}: {metric} {v:?}"
+            );
+        }
+        let penalty = rows(&run, "losses/regularizer");
+        if sets[0].starts_with("regularizer=") {
+            assert!(
+                !penalty.is_empty() && penalty.iter().all(|p| *p > 0.0),
+                "{name}: {penalty:?}"
+            );
+        } else {
+            assert!(penalty.is_empty(), "{name} logs no penalty");
+        }
+    }
+
+    let crelu = first_event(&tmp.path().join("crelu-fire"));
+    let shape = |params: &[(String, String, Vec<u64>)], n: &str| {
+        params.iter().find(|p| p.0 == n).unwrap().2.clone()
+    };
+    assert_eq!(shape(&crelu, "q.encoder.conv2.weight"), [64, 64, 4, 4]);
+    assert_eq!(shape(&crelu, "q.head.fc1.weight"), [512, 6272]);
+
+    // LayerNorm's parameters are in the checkpoint (the event lists only what FIRE changed):
+    // FIRE never orthogonalises them; the head's, like the rest of the head, is reset.
+    let checkpoint = tmp.path().join("layer-norm-fire").join("checkpoint");
+    let tensors: Vec<u8> = std::fs::read_dir(&checkpoint)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .filter(|p| p.extension().is_some_and(|x| x == "safetensors"))
+        .flat_map(|p| std::fs::read(p).unwrap())
+        .collect();
+    let has = |name: &str| tensors.windows(name.len()).any(|w| w == name.as_bytes());
+    for name in [
+        "q.encoder.norm1.weight",
+        "q.encoder.norm3.bias",
+        "q.head.norm1.weight",
+    ] {
+        assert!(has(name), "{name} not in {}", checkpoint.display());
+    }
+    let layer_norm = first_event(&tmp.path().join("layer-norm-fire"));
+    assert!(layer_norm
+        .iter()
+        .filter(|p| p.0.contains(".norm"))
+        .all(|p| p.1 != "orthogonalized"));
+    assert!(layer_norm
+        .iter()
+        .any(|p| p.0 == "q.encoder.conv1.weight" && p.1 == "orthogonalized"));
+    assert!(layer_norm
+        .iter()
+        .any(|p| p.0 == "q.head.norm1.weight" && p.1 == "reset"));
+
+    let reset = first_event(&tmp.path().join("layer-reset"));
+    assert!(reset
+        .iter()
+        .any(|p| p.0 == "q.head.fc2.weight" && p.1 == "reset"));
+    for (name, action, _) in &reset {
+        assert_eq!(
+            action == "reset",
+            name.starts_with("q.head."),
+            "{name}: {action}"
+        );
+    }
 }

@@ -18,6 +18,12 @@
 //! `--method-keys K1,K2` ([`crate::Options::method_keys`]) chooses the keys instead: every
 //! method is then the intervention with exactly those keys (still without
 //! [`INTERVENTION_ONLY`] for `none`).
+//!
+//! A run of a sweep's `[variants]` (its directory name has a `variant-<name>` part, see
+//! [`variant`]) is labelled by the name its sweep gave it: the variant alone when the run's
+//! intervention is `none` or the variant's own name (`l2`, `layer-norm`, `layer-reset`), else
+//! `<intervention> variant=<name>`. The keys a variant sets are then explained by its name: a
+//! key joins the label only when it differs between runs of one intervention and one variant.
 
 use std::cmp::Ordering;
 use std::collections::{BTreeMap, BTreeSet};
@@ -132,15 +138,26 @@ pub fn value_text(key: &str, v: Option<&toml::Value>) -> Option<String> {
     )
 }
 
+/// The sweep variant a run belongs to: `l2` for a run directory named
+/// `env-CartPole-v1__seed-1__variant-l2` (`sweep` joins its axes' `key-value` parts with `__`).
+pub fn variant(run: &Run) -> Option<&str> {
+    run.dir
+        .file_name()?
+        .to_str()?
+        .split("__")
+        .find_map(|part| part.strip_prefix("variant-"))
+        .filter(|name| !name.is_empty())
+}
+
 /// The keys of each intervention's methods: those given, or those whose value differs between
-/// two runs of the intervention on one task.
+/// two runs of the intervention (and of one sweep variant) on one task.
 pub fn method_keys(runs: &[Run], given: Option<&[String]>) -> BTreeMap<String, Vec<String>> {
     let mut out: BTreeMap<String, BTreeSet<String>> = BTreeMap::new();
-    let mut groups: BTreeMap<(Domain, &str, &str), Vec<&Run>> = BTreeMap::new();
+    let mut groups: BTreeMap<(Domain, &str, &str, Option<&str>), Vec<&Run>> = BTreeMap::new();
     for r in runs {
         out.entry(r.intervention.clone()).or_default();
         groups
-            .entry((r.domain, &r.task, &r.intervention))
+            .entry((r.domain, &r.task, &r.intervention, variant(r)))
             .or_default()
             .push(r);
     }
@@ -149,7 +166,7 @@ pub fn method_keys(runs: &[Run], given: Option<&[String]>) -> BTreeMap<String, V
             set.extend(keys.iter().filter(|k| counts_for(iv, k)).cloned());
         }
     } else {
-        for ((_, _, iv), rs) in &groups {
+        for ((_, _, iv, _), rs) in &groups {
             let keys: BTreeSet<&String> = rs.iter().flat_map(|r| r.config.keys()).collect();
             for k in keys
                 .into_iter()
@@ -168,9 +185,14 @@ pub fn method_keys(runs: &[Run], given: Option<&[String]>) -> BTreeMap<String, V
         .collect()
 }
 
-/// The method label of a run with these keys: `fire fire_every=1M`.
+/// The method label of a run with these keys: `fire fire_every=1M`; for a sweep variant,
+/// `l2` or `fire variant=layer-norm` (see the module documentation).
 pub fn label(run: &Run, keys: &[String]) -> String {
-    let mut s = run.intervention.clone();
+    let mut s = match variant(run) {
+        None => run.intervention.clone(),
+        Some(v) if run.intervention == "none" || run.intervention == v => v.to_string(),
+        Some(v) => format!("{} variant={v}", run.intervention),
+    };
     for k in keys {
         if let Some(v) = value_text(k, run.config.get(k)) {
             s.push_str(&format!(" {k}={v}"));

@@ -445,3 +445,79 @@ fn classic_tasks_are_never_aggregated_so_a_skipped_method_is_fine() {
     assert!(md.contains("| Pendulum-v1 | fire | 2 | "), "{md}");
     assert!(md.contains("## Continual levels"), "{md}");
 }
+
+/// A sweep's `[variants]` name their methods: runs `..__variant-<name>` are labelled `<name>`
+/// (or `<intervention> variant=<name>`), and the keys the variants set stay out of the label,
+/// while a key that differs inside one variant still tells its runs apart.
+#[test]
+fn sweep_variants_are_labelled_by_their_names() {
+    let tmp = tempfile::tempdir().unwrap();
+    let root = tmp.path().join("sweep");
+    let variants = [
+        (
+            "none",
+            "none",
+            "regularizer = \"none\"\nlayer_norm = false\n",
+            1.0,
+        ),
+        (
+            "l2",
+            "none",
+            "regularizer = \"l2\"\nlayer_norm = false\n",
+            2.0,
+        ),
+        (
+            "layer-norm",
+            "none",
+            "regularizer = \"none\"\nlayer_norm = true\n",
+            3.0,
+        ),
+        (
+            "layer-reset",
+            "layer-reset",
+            "regularizer = \"none\"\nlayer_norm = false\n",
+            4.0,
+        ),
+        (
+            "ln",
+            "fire",
+            "regularizer = \"none\"\nlayer_norm = true\n",
+            5.0,
+        ),
+    ];
+    for seed in 1..=2u64 {
+        for (name, iv, keys, score) in variants {
+            run(
+                &root,
+                &format!("env-CartPole-v1__seed-{seed}__variant-{name}"),
+                &format!(
+                    "env = \"CartPole-v1\"\nintervention = \"{iv}\"\nseed = {seed}\nsteps = 1000\n\
+                     intervene_at_level = true\n{keys}"
+                ),
+                &[(0, 0.0), (1000, score + seed as f64)],
+            );
+        }
+    }
+    // Inside variant l2, two strengths: two methods.
+    run(
+        &root,
+        "env-CartPole-v1__seed-1__variant-l2__regularizer_strength-0.1",
+        "env = \"CartPole-v1\"\nintervention = \"none\"\nseed = 1\nsteps = 1000\n\
+         regularizer = \"l2\"\nlayer_norm = false\nregularizer_strength = 0.1\n",
+        &[(0, 0.0), (1000, 9.0)],
+    );
+    let out = tmp.path().join("out");
+    success(&report(&root, &out, &[]));
+    let md = fs::read_to_string(out.join("report.md")).unwrap();
+    for row in [
+        "| CartPole-v1 | none | 2 | 2.500 [",
+        "| CartPole-v1 | l2 | 2 | 3.500 [",
+        "| CartPole-v1 | l2 regularizer_strength=0.1 | 1 | 9.000 [",
+        "| CartPole-v1 | layer-norm | 2 | 4.500 [",
+        "| CartPole-v1 | layer-reset | 2 | 5.500 [",
+        "| CartPole-v1 | fire variant=ln | 2 | 6.500 [",
+    ] {
+        assert!(md.contains(row), "no `{row}` in\n{md}");
+    }
+    assert!(!md.contains("layer_norm="), "{md}");
+}
