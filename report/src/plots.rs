@@ -41,10 +41,11 @@ pub(crate) const LABEL: u32 = 22;
 pub(crate) const TICK: u32 = 18;
 pub(crate) const LEGEND: u32 = 19;
 
-/// Colours of methods in display order (Okabe-Ito, readable by colour-blind readers); `none`
-/// is always black.
+/// Colours of methods in display order (Okabe-Ito, readable by colour-blind readers, then the
+/// darker half of Paul Tol's muted scheme so that up to 15 methods besides `none` get colours
+/// of their own); `none` is always black.
 pub(crate) fn color(method: &str, methods: &[String]) -> RGBColor {
-    const PALETTE: [RGBColor; 8] = [
+    const PALETTE: [RGBColor; 15] = [
         RGBColor(0, 114, 178),   // blue
         RGBColor(213, 94, 0),    // vermillion
         RGBColor(0, 158, 115),   // green
@@ -53,6 +54,13 @@ pub(crate) fn color(method: &str, methods: &[String]) -> RGBColor {
         RGBColor(86, 180, 233),  // sky blue
         RGBColor(240, 228, 66),  // yellow
         RGBColor(120, 120, 120), // grey
+        RGBColor(136, 34, 85),   // wine
+        RGBColor(68, 170, 153),  // teal
+        RGBColor(51, 34, 136),   // indigo
+        RGBColor(153, 153, 51),  // olive
+        RGBColor(204, 102, 119), // rose
+        RGBColor(17, 119, 51),   // dark green
+        RGBColor(170, 68, 153),  // magenta
     ];
     if method == "none" {
         return RGBColor(30, 30, 30);
@@ -787,5 +795,20 @@ mod tests {
         assert_eq!(fmt_value(-0.2), "-0.20");
         assert_eq!(fmt_value(0.25), "0.25");
         assert_eq!(fmt_value(-12.0), "-12");
+    }
+
+    #[test]
+    fn sixteen_methods_have_sixteen_colours() {
+        let methods: Vec<String> = std::iter::once("none".to_string())
+            .chain((1..16).map(|k| format!("m{k}")))
+            .collect();
+        let colours: std::collections::BTreeSet<(u8, u8, u8)> = methods
+            .iter()
+            .map(|m| {
+                let c = color(m, &methods);
+                (c.0, c.1, c.2)
+            })
+            .collect();
+        assert_eq!(colours.len(), 16);
     }
 }
