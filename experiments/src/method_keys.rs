@@ -25,7 +25,8 @@ pub struct MethodKeys {
     pub layer_norm: bool,
     /// Normalize-and-project (Lyle et al. 2024): LayerNorm in every hidden layer, and every conv and dense weight rescaled to its initial norm after each update.
     pub normalize_project: bool,
-    /// Parameter globs intervention = "layer-reset" sets back to theta_0 (unset: the agent's last layers, DQN ["q.head.*"], SAC ["actor.mean.*", "actor.log_std.*", "critic.out.*"]).
+    /// Layers intervention = "layer-reset" sets back to theta_0: globs over parameter or layer names, a list or comma-separated text (`q.head`, `q.encoder.fc2.*`; unset: the agent's last layers, DQN ["q.head.*"], SAC ["actor.mean.*", "actor.log_std.*", "critic.out.*"]).
+    #[serde(deserialize_with = "agent::reset_layers::optional_patterns")]
     pub reset_layers: Option<Vec<String>>,
 }
 

@@ -168,6 +168,13 @@ fn method_keys_that_make_no_sense_together_fail_before_any_work() {
             "reset_layers",
         ),
         (&["reset_layers=[\"q.nothing.*\"]"], "matches no parameter"),
+        (
+            &[
+                "intervention=layer-reset",
+                "reset_layers=q.head.out,q.nothing",
+            ],
+            "`q.nothing` matches no parameter",
+        ),
         (&["activation=sigmoid"], "crelu"),
     ];
     for (sets, needle) in cases {
@@ -231,7 +238,7 @@ fn first_event(run: &Path) -> Vec<(String, String, Vec<u64>)> {
 /// the network's shape visible in the intervention event: CReLU doubles conv2's input (32 ->
 /// 64 channels) and the first dense layer's (3136 -> 6272), LayerNorm adds `q.encoder.norm<k>`
 /// and `q.head.norm<k>` parameters that FIRE never orthogonalises, layer-reset touches only
-/// `q.head.*`.
+/// the layers it names (`q.encoder.conv3`, `q.head.fc2`).
 #[test]
 fn atari_trains_the_nature_cnn_with_every_method() {
     let tmp = tempfile::tempdir().unwrap();
@@ -268,9 +275,14 @@ fn atari_trains_the_nature_cnn_with_every_method() {
         ("crelu-fire", &["activation=crelu", "fire_at=[800]"]),
         ("layer-norm-fire", &["layer_norm=true", "fire_at=[800]"]),
         ("normalize-project", &["normalize_project=true"]),
+        // Layer names, as the error lists them, in one comma-separated text.
         (
             "layer-reset",
-            &["intervention=layer-reset", "fire_at=[800]"],
+            &[
+                "intervention=layer-reset",
+                "fire_at=[800]",
+                "reset_layers=q.encoder.conv3,q.head.fc2",
+            ],
         ),
     ];
     for (name, sets) in cases {
@@ -335,7 +347,7 @@ fn atari_trains_the_nature_cnn_with_every_method() {
     for (name, action, _) in &reset {
         assert_eq!(
             action == "reset",
-            name.starts_with("q.head."),
+            name.starts_with("q.encoder.conv3.") || name.starts_with("q.head.fc2."),
             "{name}: {action}"
         );
     }

@@ -10,7 +10,10 @@ use crate::layer::ParamRole;
 /// A parameter is selected when it matches at least one include glob (or there are none),
 /// matches no exclude glob, and its role is among the allowed roles (or none were given).
 /// Names use the separators of their source: `q.encoder.conv1.weight` for a tch `VarStore`,
-/// `features.0.weight` for a PyTorch state dict. `*` matches across separators.
+/// `features.0.weight` for a PyTorch state dict. `*` matches across separators. A glob matches
+/// a parameter when it matches its full name or the name of a module holding it (the name up
+/// to a `.`): `q.head` and `q.head.out` select `q.head.out.weight` and `q.head.out.bias`, as the
+/// layer names an error lists, but `q.hea` selects nothing.
 ///
 /// ```
 /// use fire::{ParamRole, ParamSelector};
@@ -20,6 +23,8 @@ use crate::layer::ParamRole;
 /// assert!(convs.matches("q.encoder.conv1.weight", &[32, 4, 8, 8]));
 /// assert!(!convs.matches("q.encoder.conv1.bias", &[32]));
 /// assert!(!convs.matches("q.head.fc1.weight", &[512, 3136]));
+/// let head = ParamSelector::all().include("q.head").unwrap();
+/// assert!(head.matches("q.head.fc1.bias", &[512]));
 /// ```
 #[derive(Clone, Debug, Default)]
 pub struct ParamSelector {
@@ -58,12 +63,21 @@ impl ParamSelector {
 
     /// Whether the parameter `name` with `shape` is selected.
     pub fn matches(&self, name: &str, shape: &[i64]) -> bool {
-        let included = self.include_set.as_ref().is_none_or(|s| s.is_match(name));
-        let excluded = self.exclude_set.as_ref().is_some_and(|s| s.is_match(name));
+        let included = self.include_set.as_ref().is_none_or(|s| names(s, name));
+        let excluded = self.exclude_set.as_ref().is_some_and(|s| names(s, name));
         let role_ok =
             self.roles.is_empty() || self.roles.contains(&ParamRole::classify(name, shape));
         included && !excluded && role_ok
     }
+}
+
+/// Whether `set` matches `name` or a module holding it (`q.head`, `q.head.out` for
+/// `q.head.out.weight`).
+fn names(set: &GlobSet, name: &str) -> bool {
+    set.is_match(name)
+        || name
+            .match_indices('.')
+            .any(|(i, _)| set.is_match(&name[..i]))
 }
 
 fn build(patterns: &[String]) -> Result<GlobSet> {
@@ -95,6 +109,18 @@ mod tests {
         assert!(s.matches("layer1.conv.weight", &[4, 4, 3, 3]));
         assert!(!s.matches("layer1.fc.weight", &[4, 4]));
         assert!(!s.matches("head.weight", &[4, 4]));
+    }
+
+    #[test]
+    fn a_module_name_selects_the_parameters_it_holds() {
+        let s = ParamSelector::all().include("features.0").unwrap();
+        assert!(s.matches("features.0.weight", &[4, 4]));
+        assert!(s.matches("features.0.bias", &[4]));
+        assert!(!s.matches("features.01.weight", &[4, 4]));
+        assert!(!s.matches("features.1.weight", &[4, 4]));
+        let but_the_bias = ParamSelector::all().exclude("*.bias").unwrap();
+        assert!(!but_the_bias.matches("features.0.bias", &[4]));
+        assert!(but_the_bias.matches("features.0.weight", &[4, 4]));
     }
 
     #[test]

@@ -39,6 +39,7 @@ mod optimizer;
 mod params;
 mod precision;
 pub mod redo;
+pub mod reset_layers;
 mod rmsprop;
 pub mod state;
 mod stats;

@@ -1,7 +1,7 @@
 //! The plasticity methods that live in the network or in every update rather than in an
 //! intervention: the hidden activation (ReLU or CReLU), LayerNorm after each hidden layer,
-//! normalize-and-project, and a regulariser on the loss; plus the layer patterns of
-//! `layer-reset`. Agents build their networks from [`NetworkOptions`] and run each update
+//! normalize-and-project, and a regulariser on the loss (`layer-reset`'s patterns are in
+//! [`crate::reset_layers`]). Agents build their networks from [`NetworkOptions`] and run each update
 //! through [`UpdateAids`].
 //!
 //! | key                 | method                                   | paper                    |

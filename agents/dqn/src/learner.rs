@@ -5,10 +5,7 @@ use agent::{
     autocast, state, ActMode, Adam, AdamConfig, DeviceStats, NetworkOptions, Optimizer,
     OptimizerConfig, Precision, RmsPropConfig, UpdateAids, UpdateMethods,
 };
-use fire::{
-    metrics, params_of, MethodConfig, NamedTensors, ParamReport, ParamRole, ParamSelector,
-    ParamSnapshot,
-};
+use fire::{metrics, params_of, MethodConfig, NamedTensors, ParamReport, ParamRole, ParamSnapshot};
 use rand::Rng;
 use rand_chacha::ChaCha8Rng;
 use replay::Batch;
@@ -100,7 +97,10 @@ pub struct DqnConfig {
     pub methods: UpdateMethods,
     /// Parameter globs `layer-reset` resets to theta_0 (e.g. `q.head.*`, the fully connected
     /// layers). Absent from older configurations: the head.
-    #[serde(default = "default_reset_layers")]
+    #[serde(
+        default = "default_reset_layers",
+        deserialize_with = "agent::reset_layers::patterns"
+    )]
     pub reset_layers: Vec<String>,
 }
 
@@ -246,18 +246,7 @@ impl<T: tch::kind::Element> Dqn<T> {
         let outputs = online.output_globs();
         let outputs: Vec<&str> = outputs.iter().map(String::as_str).collect();
         let aids = UpdateAids::new(&config.methods, &params, &outputs)?;
-        for glob in &config.reset_layers {
-            let one = ParamSelector::all().include(glob)?;
-            if !params.iter().any(|(n, t)| one.matches(n, &t.size())) {
-                return Err(Error::Config {
-                    field: "reset_layers",
-                    reason: format!(
-                        "`{glob}` matches no parameter of this network (its layers: {})",
-                        online.layers().join(", ")
-                    ),
-                });
-            }
-        }
+        agent::reset_layers::check(&params, &config.reset_layers)?;
         let stats = if aids.regularizes() {
             DeviceStats::new(STATS_REGULARIZED, device)
         } else {

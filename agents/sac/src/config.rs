@@ -42,7 +42,10 @@ pub struct SacConfig {
     pub methods: UpdateMethods,
     /// Parameter globs `layer-reset` resets to theta_0. Absent from older configurations:
     /// the output layers of the actor and of the critics.
-    #[serde(default = "default_reset_layers")]
+    #[serde(
+        default = "default_reset_layers",
+        deserialize_with = "agent::reset_layers::patterns"
+    )]
     pub reset_layers: Vec<String>,
 }
 

@@ -179,24 +179,7 @@ impl Sac {
         if sac.actor_aids.regularizes() {
             sac.stats = DeviceStats::new(STATS_REGULARIZED, device);
         }
-        let all = sac.params();
-        for glob in &sac.config.reset_layers {
-            let one = fire::ParamSelector::all().include(glob)?;
-            if !all.iter().any(|(n, t)| one.matches(n, &t.size())) {
-                let mut layers: Vec<&str> = all
-                    .iter()
-                    .filter_map(|(n, _)| n.rsplit_once('.').map(|p| p.0))
-                    .collect();
-                layers.dedup();
-                return Err(crate::Error::Config {
-                    field: "reset_layers",
-                    reason: format!(
-                        "`{glob}` matches no parameter of this agent (its layers: {})",
-                        layers.join(", ")
-                    ),
-                });
-            }
-        }
+        agent::reset_layers::check(&sac.params(), &sac.config.reset_layers)?;
         Ok(sac)
     }
 
