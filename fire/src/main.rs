@@ -156,14 +156,11 @@ fn apply(args: ApplyArgs) -> Result<()> {
     let file = TensorFile::read(&args.input)?;
     // A glob that matches nothing is almost always a typo, and the run would silently change
     // less than asked (or nothing).
-    for glob in &args.include {
-        let one = ParamSelector::all().include(glob)?;
-        if !file.tensors.iter().any(|(n, t)| one.matches(n, &t.size())) {
-            bail!(
-                "--include `{glob}` matches no tensor in {}",
-                args.input.display()
-            );
-        }
+    if let Some(glob) = ParamSelector::first_unmatched(&args.include, &file.tensors)? {
+        bail!(
+            "--include `{glob}` matches no tensor in {}",
+            args.input.display()
+        );
     }
     let init = match &args.init {
         Some(path) => Some(load_matching_init(path, &file)?),

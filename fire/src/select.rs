@@ -1,6 +1,7 @@
 //! Which parameters an intervention touches: name globs plus tensor roles.
 
 use globset::{Glob, GlobSet, GlobSetBuilder};
+use tch::Tensor;
 
 use crate::error::{Error, Result};
 use crate::layer::ParamRole;
@@ -69,6 +70,22 @@ impl ParamSelector {
             self.roles.is_empty() || self.roles.contains(&ParamRole::classify(name, shape));
         included && !excluded && role_ok
     }
+
+    /// The first of `globs` that selects none of `tensors`. A glob that matches nothing is
+    /// almost always a typo, and a caller that refuses it keeps a run from silently changing
+    /// less than asked.
+    pub fn first_unmatched<'a>(
+        globs: &'a [String],
+        tensors: &[(String, Tensor)],
+    ) -> Result<Option<&'a str>> {
+        for glob in globs {
+            let one = Self::all().include(glob)?;
+            if !tensors.iter().any(|(n, t)| one.matches(n, &t.size())) {
+                return Ok(Some(glob));
+            }
+        }
+        Ok(None)
+    }
 }
 
 /// Whether `set` matches `name` or a module holding it (`q.head`, `q.head.out` for
@@ -121,6 +138,23 @@ mod tests {
         let but_the_bias = ParamSelector::all().exclude("*.bias").unwrap();
         assert!(!but_the_bias.matches("features.0.bias", &[4]));
         assert!(but_the_bias.matches("features.0.weight", &[4, 4]));
+    }
+
+    #[test]
+    fn the_first_glob_matching_nothing_is_named() {
+        let tensors = vec![(
+            "q.head.out.weight".to_string(),
+            Tensor::zeros([2, 2], tch::kind::FLOAT_CPU),
+        )];
+        let globs = ["q.head".to_string(), "q.tail".to_string(), "x".to_string()];
+        assert_eq!(
+            ParamSelector::first_unmatched(&globs, &tensors).unwrap(),
+            Some("q.tail")
+        );
+        assert_eq!(
+            ParamSelector::first_unmatched(&globs[..1], &tensors).unwrap(),
+            None
+        );
     }
 
     #[test]

@@ -61,24 +61,21 @@ fn split_outside_braces(text: &str) -> Vec<String> {
 /// Refuses a pattern that matches none of `params` (a typo would otherwise reset nothing,
 /// silently); the error lists the network's layers so the fix is one look away.
 pub fn check(params: &[(String, Tensor)], patterns: &[String]) -> Result<()> {
-    for pattern in patterns {
-        let one = ParamSelector::all().include(pattern)?;
-        if !params.iter().any(|(n, t)| one.matches(n, &t.size())) {
-            let mut layers: Vec<&str> = params
-                .iter()
-                .map(|(n, _)| n.rsplit_once('.').map_or(n.as_str(), |(layer, _)| layer))
-                .collect();
-            layers.dedup();
-            return Err(Error::Config {
-                field: "reset_layers",
-                reason: format!(
-                    "`{pattern}` matches no parameter of this network (its layers: {})",
-                    layers.join(", ")
-                ),
-            });
-        }
-    }
-    Ok(())
+    let Some(pattern) = ParamSelector::first_unmatched(patterns, params)? else {
+        return Ok(());
+    };
+    let mut layers: Vec<&str> = params
+        .iter()
+        .map(|(n, _)| n.rsplit_once('.').map_or(n.as_str(), |(layer, _)| layer))
+        .collect();
+    layers.dedup();
+    Err(Error::Config {
+        field: "reset_layers",
+        reason: format!(
+            "`{pattern}` matches no parameter of this network (its layers: {})",
+            layers.join(", ")
+        ),
+    })
 }
 
 #[cfg(test)]
