@@ -20,6 +20,8 @@
 //! * [`methods`]: the plasticity methods built into networks and updates rather than applied
 //!   as interventions: [`Activation`] (ReLU, CReLU) and LayerNorm ([`NetworkOptions`]), and
 //!   [`UpdateAids`], a regulariser on the loss and normalize-and-project's projection.
+//! * [`reset_layers`]: the `layer-reset` key's patterns (a list or comma-separated text of
+//!   parameter or layer globs) and the check that each names some parameter.
 //! * [`DeviceStats`]: loss and value sums kept on the device until a log line reads them.
 //! * [`state`]: the checkpoint key scheme (`online.*`, `target.*`, `initial.*`, `adam.*`),
 //!   theta_0 in and out of a checkpoint ([`state::initial_tensors`], [`state::load_initial`])
